@@ -1,0 +1,1 @@
+"""cmr-search: settings, the shared error type and the `cmrsearch` console script."""

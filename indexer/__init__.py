@@ -1,0 +1,1 @@
+"""Ingest a DICOM archive and its reports into the catalog."""

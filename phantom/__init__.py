@@ -1,0 +1,1 @@
+"""The synthetic CMR archive generator: cine DICOM, reports and ground truth."""

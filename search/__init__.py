@@ -1,0 +1,1 @@
+"""Study embeddings, the FAISS index and the query API."""

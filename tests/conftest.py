@@ -1,0 +1,82 @@
+"""Shared fixtures: a fresh catalog database per test, on SQLite and on real Postgres.
+
+Postgres runs when CMRSEARCH_TEST_DATABASE_URL points at a server (``make test``
+and ``.ci/run`` set it); each test gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from catalog.db import make_engine, normalise_url
+
+POSTGRES_URL = os.environ.get("CMRSEARCH_TEST_DATABASE_URL", "")
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(
+            not POSTGRES_URL, reason="CMRSEARCH_TEST_DATABASE_URL is not set (make test sets it)"
+        ),
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database that exists for this test only."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+        return
+    server = normalise_url(POSTGRES_URL)
+    name = f"cmrsearch_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def cmr_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
+    """Point CMRSEARCH_* at a private HOME and database; return HOME."""
+    home = tmp_path / "home"
+    for key in list(os.environ):
+        if key.startswith("CMRSEARCH_") and key != "CMRSEARCH_TEST_DATABASE_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("CMRSEARCH_HOME", str(home))
+    monkeypatch.setenv("CMRSEARCH_DATABASE_URL", database_url)
+    return home
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A configured Postgres that does not answer stops the run: never skip it silently."""
+    if not POSTGRES_URL:
+        return
+    probe = create_engine(normalise_url(POSTGRES_URL))
+    try:
+        with probe.connect():
+            pass
+    except Exception as exc:
+        pytest.exit(
+            f"CMRSEARCH_TEST_DATABASE_URL is set but Postgres does not answer: {exc}", returncode=3
+        )
+    finally:
+        probe.dispose()

@@ -1,0 +1,1 @@
+"""Contrastive training of the CMR-CLIP model on catalog clips and reports."""

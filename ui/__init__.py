@@ -1,0 +1,1 @@
+"""The Streamlit front end (thin: it calls the search API)."""
