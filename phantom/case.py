@@ -200,7 +200,7 @@ def sample_case(rng: np.random.Generator, diagnosis: str | None = None) -> Case:
         )
     )
     bsa = float(np.clip(rng.normal(2.0 if sex == "M" else 1.75, 0.15), 1.4, 2.5))
-    wall = float(rng.uniform(7.0, 10.5) if sex == "M" else rng.uniform(6.0, 9.5))
+    wall = float(rng.uniform(8.0, 11.0) if sex == "M" else rng.uniform(7.0, 10.0))
     m: dict[str, float] = {
         "bsa": bsa,
         "heart_rate": float(rng.integers(55, 85)),
