@@ -83,16 +83,27 @@ def cmd_phantom(args: argparse.Namespace, settings: Settings) -> int:
 
     workers = args.workers or os.cpu_count() or 1
     with tqdm(total=args.studies, unit="study", file=sys.stderr, disable=args.json) as bar:
-        summary = generate(args.out, args.studies, seed=args.seed, style=args.style,
-                           workers=workers, force=args.force, size=args.size,
-                           progress=bar.update)
+        summary = generate(
+            args.out,
+            args.studies,
+            seed=args.seed,
+            style=args.style,
+            workers=workers,
+            force=args.force,
+            size=args.size,
+            progress=bar.update,
+        )
     if args.preview:
         summary["previews"] = [str(p) for p in write_previews(args.out, args.preview)]
-    emit(args, summary, [
-        f"{summary['studies']} studies of {summary['patients']} patients, "
-        f"{summary['files']} files, {summary['bytes'] / 1e6:.1f} MB in {summary['seconds']} s "
-        f"-> {args.out}",
-    ])
+    emit(
+        args,
+        summary,
+        [
+            f"{summary['studies']} studies of {summary['patients']} patients, "
+            f"{summary['files']} files, {summary['bytes'] / 1e6:.1f} MB in {summary['seconds']} s "
+            f"-> {args.out}",
+        ],
+    )
     return 0
 
 
@@ -115,13 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("out", type=Path, metavar="OUT", help="output directory")
     phantom.add_argument("--studies", type=int, required=True, help="number of studies")
     phantom.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    phantom.add_argument("--style", choices=["internal", "external"], default="internal",
-                         help="reporting institution: internal or external cohort")
-    phantom.add_argument("--size", choices=["small", "default", "large"], default="default",
-                         help="image matrix: small (64, tests), default (~96), large (~192)")
+    phantom.add_argument(
+        "--style",
+        choices=["internal", "external"],
+        default="internal",
+        help="reporting institution: internal or external cohort",
+    )
+    phantom.add_argument(
+        "--size",
+        choices=["small", "default", "large"],
+        default="default",
+        help="image matrix: small (64, tests), default (~96), large (~192)",
+    )
     phantom.add_argument("--workers", type=int, default=0, help="processes (default: cores)")
-    phantom.add_argument("--preview", type=int, default=0, metavar="N",
-                         help="also write PNG montages of the first N studies")
+    phantom.add_argument(
+        "--preview",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write PNG montages of the first N studies",
+    )
     phantom.add_argument("--force", action="store_true", help="replace a non-empty OUT")
     phantom.add_argument("--json", action="store_true", help="print the summary as JSON")
     phantom.set_defaults(handler=cmd_phantom)

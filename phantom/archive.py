@@ -54,14 +54,36 @@ from phantom.thorax import sample_thorax
 
 STYLES = ("internal", "external")
 SIZES = ("small", "default", "large")
-INSTITUTIONS = {"internal": "Lakeside University Hospital",
-                "external": "Clinique Cardiologique du Littoral"}
-VENDOR_MIX = {"internal": {"siemens": 0.7, "ge": 0.3},
-              "external": {"philips": 0.6, "ge": 0.25, "siemens": 0.15}}
-FAMILY = ("Lind", "Okafor", "Marsh", "Vidal", "Brandt", "Kowalski", "Ferreira", "Nakamura",
-          "Hale", "Duval", "Moreau", "Quist", "Ibarra", "Renner", "Castell", "Oduya")
-GIVEN = {"M": ("Arne", "Tomas", "Felix", "Jonah", "Milan", "Rafael", "Omar", "Henrik"),
-         "F": ("Ines", "Mara", "Lotte", "Ada", "Noor", "Clara", "Yara", "Sofia")}
+INSTITUTIONS = {
+    "internal": "Lakeside University Hospital",
+    "external": "Clinique Cardiologique du Littoral",
+}
+VENDOR_MIX = {
+    "internal": {"siemens": 0.7, "ge": 0.3},
+    "external": {"philips": 0.6, "ge": 0.25, "siemens": 0.15},
+}
+FAMILY = (
+    "Lind",
+    "Okafor",
+    "Marsh",
+    "Vidal",
+    "Brandt",
+    "Kowalski",
+    "Ferreira",
+    "Nakamura",
+    "Hale",
+    "Duval",
+    "Moreau",
+    "Quist",
+    "Ibarra",
+    "Renner",
+    "Castell",
+    "Oduya",
+)
+GIVEN = {
+    "M": ("Arne", "Tomas", "Felix", "Jonah", "Milan", "Rafael", "Omar", "Henrik"),
+    "F": ("Ines", "Mara", "Lotte", "Ada", "Noor", "Clara", "Yara", "Sofia"),
+}
 
 
 class PhantomError(CmrSearchError):
@@ -113,11 +135,23 @@ def plan_archive(studies: int, seed: int, style: str, size: str = "default") -> 
                 prior_case, prior_date = case, when
                 when = when + timedelta(days=int(365 * years))
                 case = follow_up(rng, case, years)
-            vendor = str(rng.choice(list(VENDOR_MIX[style]),
-                                    p=list(VENDOR_MIX[style].values())))
+            vendor = str(rng.choice(list(VENDOR_MIX[style]), p=list(VENDOR_MIX[style].values())))
             assert birth is not None
-            plans.append(StudyPlan(patient, visit, case, prior_case, prior_date, when, birth,
-                                   style, vendor, size, int(rng.integers(1 << 31))))
+            plans.append(
+                StudyPlan(
+                    patient,
+                    visit,
+                    case,
+                    prior_case,
+                    prior_date,
+                    when,
+                    birth,
+                    style,
+                    vendor,
+                    size,
+                    int(rng.integers(1 << 31)),
+                )
+            )
     return plans
 
 
@@ -126,8 +160,9 @@ def _views_present(rng: np.random.Generator, case: Case) -> list[str]:
     if rng.random() < 0.02:
         views = ["sax"]
     else:
-        views = ["sax"] + [v for v, p in (("2ch", 0.95), ("3ch", 0.88), ("4ch", 0.97))
-                           if rng.random() < p]
+        views = ["sax"] + [
+            v for v, p in (("2ch", 0.95), ("3ch", 0.88), ("4ch", 0.97)) if rng.random() < p
+        ]
     has_scar = case.lge_ischemic is not None or case.lge_nonischemic is not None
     if has_scar or rng.random() < 0.8:
         views.append("lge_sax")
@@ -171,8 +206,16 @@ def _header(plan: StudyPlan, rng: np.random.Generator, acq: Acquisition) -> Stud
     )
 
 
-SERIES_NUMBER = {"localizer": 1, "2ch": 3, "4ch": 4, "sax": 5, "3ch": 6, "t1map": 8,
-                 "lge_sax": 10, "lge_lax": 11}
+SERIES_NUMBER = {
+    "localizer": 1,
+    "2ch": 3,
+    "4ch": 4,
+    "sax": 5,
+    "3ch": 6,
+    "t1map": 8,
+    "lge_sax": 10,
+    "lge_lax": 11,
+}
 
 
 def render_study(plan: StudyPlan, partial_root: Path, final_root: Path) -> dict[str, Any]:
@@ -212,8 +255,11 @@ def render_study(plan: StudyPlan, partial_root: Path, final_root: Path) -> dict[
             taus, contrast = (diastole, "lge") if view == "lge_lax" else (cine_taus, "cine")
         pixels = np.stack([renderer.render(p, taus, contrast, rng) for p in planes])
         described = rng.random() > 0.1 or view in ("localizer", "t1map")
-        description = (str(rng.choice(vendor.descriptions[view])) if described
-                       else str(rng.choice(UNINFORMATIVE)))
+        description = (
+            str(rng.choice(vendor.descriptions[view]))
+            if described
+            else str(rng.choice(UNINFORMATIVE))
+        )
         spec = SeriesSpec(
             kind=view,
             number=SERIES_NUMBER[view],
@@ -226,11 +272,19 @@ def render_study(plan: StudyPlan, partial_root: Path, final_root: Path) -> dict[
         )
         # Some series RLE-compressed (kept to small single-frame series: slow path).
         spec.rle = rng.random() < 0.08 and (spec.enhanced or pixels[:, :, 0, 0].size <= 30)
-        files += write_series(header, spec, partial / f"SE{spec.number:02d}",
-                              f"{plan.key}:{plan.seed}", when)
+        files += write_series(
+            header, spec, partial / f"SE{spec.number:02d}", f"{plan.key}:{plan.seed}", when
+        )
 
-    report = write_report(case, plan.style, rng, prior=plan.prior, prior_date=plan.prior_date,
-                          field_strength=acq.field_strength, vendor=vendor.manufacturer)
+    report = write_report(
+        case,
+        plan.style,
+        rng,
+        prior=plan.prior,
+        prior_date=plan.prior_date,
+        field_strength=acq.field_strength,
+        vendor=vendor.manufacturer,
+    )
     target = final_root / plan.key
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
@@ -251,9 +305,14 @@ def render_study(plan: StudyPlan, partial_root: Path, final_root: Path) -> dict[
         "files": files,
         "path": f"dicom/{plan.key}",
     }
-    return {"label": label,
-            "report": {"accession": header.accession, "study_uid": header.study_uid,
-                       "text": report.text}}
+    return {
+        "label": label,
+        "report": {
+            "accession": header.accession,
+            "study_uid": header.study_uid,
+            "text": report.text,
+        },
+    }
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -270,8 +329,9 @@ def _check_out(out: Path, force: bool) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise PhantomError(f"cannot write to {out} ({exc.strerror}); choose a writable OUT") \
-            from None
+        raise PhantomError(
+            f"cannot write to {out} ({exc.strerror}); choose a writable OUT"
+        ) from None
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -294,9 +354,16 @@ def _run(plans: list[StudyPlan], out: Path, workers: int) -> Iterator[dict[str, 
             yield future.result()
 
 
-def generate(out: Path, studies: int, seed: int = 0, style: str = "internal",
-             workers: int = 1, force: bool = False, size: str = "default",
-             progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def generate(
+    out: Path,
+    studies: int,
+    seed: int = 0,
+    style: str = "internal",
+    workers: int = 1,
+    force: bool = False,
+    size: str = "default",
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Write a whole archive; returns a summary."""
     if studies < 1:
         raise PhantomError(f"--studies must be at least 1 (got {studies})")

@@ -191,8 +191,16 @@ def sample_case(rng: np.random.Generator, diagnosis: str | None = None) -> Case:
     age = int(
         np.clip(
             rng.normal(
-                {"athlete": 27, "arvc": 38, "hcm": 48, "pericarditis": 45, "normal": 46,
-                 "dcm": 55, "icm": 64, "amyloidosis": 72}[dx],
+                {
+                    "athlete": 27,
+                    "arvc": 38,
+                    "hcm": 48,
+                    "pericarditis": 45,
+                    "normal": 46,
+                    "dcm": 55,
+                    "icm": 64,
+                    "amyloidosis": 72,
+                }[dx],
                 9,
             ),
             16,
@@ -334,8 +342,9 @@ def sample_case(rng: np.random.Generator, diagnosis: str | None = None) -> Case:
     if dx != "normal" and maybe(0.06):
         set_finding("aortic_root_dilation", (0.7, 0.25, 0.05))
 
-    measurements = Measurements(**{k: float(v) for k, v in m.items() if k != "heart_rate"},
-                                heart_rate=int(m["heart_rate"]))
+    measurements = Measurements(
+        **{k: float(v) for k, v in m.items() if k != "heart_rate"}, heart_rate=int(m["heart_rate"])
+    )
     return Case(diagnosis=dx, sex=sex, age=age, measurements=measurements, **case)
 
 
@@ -359,5 +368,4 @@ def follow_up(rng: np.random.Generator, prior: Case, years: float) -> Case:
         la_diameter_mm=float(m.la_diameter_mm + rng.normal(0.3, 1.0) * years),
     )
     thrombus = prior.lv_thrombus and rng.random() < 0.3  # anticoagulated: usually resolves
-    return replace(prior, age=prior.age + int(round(years)), measurements=updated,
-                   lv_thrombus=thrombus)
+    return replace(prior, age=prior.age + round(years), measurements=updated, lv_thrombus=thrombus)

@@ -7,11 +7,12 @@ from the same planes the pixels were sampled on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
 import struct
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,11 +20,12 @@ from pydicom.datadict import keyword_dict
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
-from pydicom.tag import Tag
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.uid import (
-    ExplicitVRLittleEndian,
     PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    ExplicitVRLittleEndian,
     RLELossless,
     generate_uid,
 )
@@ -65,18 +67,27 @@ VENDORS: dict[str, Vendor] = {
             "localizer": ("localizer", "AAHScout_tfi"),
             "t1map": ("MOLLI_T1_MAP_SA", "MOLLI 5(3)3 T1 map"),
         },
-        sequence_names={"cine": "*tfi2d1_15", "lge": "*tfl2d1r", "localizer": "*tfi2d1",
-                        "t1map": "*tfi2d1_T1"},
-        image_types={"cine": ("ORIGINAL", "PRIMARY", "M", "RETRO", "DIS2D"),
-                     "lge": ("ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"),
-                     "localizer": ("ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"),
-                     "t1map": ("DERIVED", "PRIMARY", "MAP", "T1")},
+        sequence_names={
+            "cine": "*tfi2d1_15",
+            "lge": "*tfl2d1r",
+            "localizer": "*tfi2d1",
+            "t1map": "*tfi2d1_T1",
+        },
+        image_types={
+            "cine": ("ORIGINAL", "PRIMARY", "M", "RETRO", "DIS2D"),
+            "lge": ("ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"),
+            "localizer": ("ORIGINAL", "PRIMARY", "M", "NORM", "DIS2D"),
+            "t1map": ("DERIVED", "PRIMARY", "MAP", "T1"),
+        },
+        enhanced_share=0.1,  # newer platforms write Enhanced MR
     ),
     "ge": Vendor(
         key="ge",
         manufacturer="GE MEDICAL SYSTEMS",
-        models={1.5: ("SIGNA HDxt", "SIGNA Artist", "Optima MR450w"),
-                3.0: ("Discovery MR750", "SIGNA Premier")},
+        models={
+            1.5: ("SIGNA HDxt", "SIGNA Artist", "Optima MR450w"),
+            3.0: ("Discovery MR750", "SIGNA Premier"),
+        },
         descriptions={
             "sax": ("FIESTA CINE SAX", "SAX FIESTA CINE", "fiesta cine sa"),
             "2ch": ("FIESTA CINE 2CH", "2CH FIESTA"),
@@ -87,12 +98,18 @@ VENDORS: dict[str, Vendor] = {
             "localizer": ("3-Plane Loc", "SCOUT"),
             "t1map": ("T1 MAP SMART1", "SMART1MAP SAX"),
         },
-        sequence_names={"cine": "fiestacine", "lge": "fgre2d_ir_psir", "localizer": "fiesta",
-                        "t1map": "smartt1"},
-        image_types={"cine": ("ORIGINAL", "PRIMARY", "OTHER"),
-                     "lge": ("ORIGINAL", "PRIMARY", "OTHER"),
-                     "localizer": ("ORIGINAL", "PRIMARY", "LOCALIZER"),
-                     "t1map": ("DERIVED", "PRIMARY", "T1 MAP")},
+        sequence_names={
+            "cine": "fiestacine",
+            "lge": "fgre2d_ir_psir",
+            "localizer": "fiesta",
+            "t1map": "smartt1",
+        },
+        image_types={
+            "cine": ("ORIGINAL", "PRIMARY", "OTHER"),
+            "lge": ("ORIGINAL", "PRIMARY", "OTHER"),
+            "localizer": ("ORIGINAL", "PRIMARY", "LOCALIZER"),
+            "t1map": ("DERIVED", "PRIMARY", "T1 MAP"),
+        },
     ),
     "philips": Vendor(
         key="philips",
@@ -108,12 +125,13 @@ VENDORS: dict[str, Vendor] = {
             "localizer": ("Survey", "SmartSurvey"),
             "t1map": ("T1MAP_MOLLI", "MOLLI_T1map SA"),
         },
-        sequence_names={"cine": "B-TFE", "lge": "IR-TFE", "localizer": "B-TFE",
-                        "t1map": "MOLLI"},
-        image_types={"cine": ("ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"),
-                     "lge": ("ORIGINAL", "PRIMARY", "M_IR", "M", "IR"),
-                     "localizer": ("ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"),
-                     "t1map": ("DERIVED", "PRIMARY", "T1 MAP", "T1")},
+        sequence_names={"cine": "B-TFE", "lge": "IR-TFE", "localizer": "B-TFE", "t1map": "MOLLI"},
+        image_types={
+            "cine": ("ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"),
+            "lge": ("ORIGINAL", "PRIMARY", "M_IR", "M", "IR"),
+            "localizer": ("ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"),
+            "t1map": ("DERIVED", "PRIMARY", "T1 MAP", "T1"),
+        },
         enhanced_share=0.6,
         rescale_slope=1.46,
     ),
@@ -166,7 +184,7 @@ def _contrast_of(kind: str) -> str:
 
 
 def _ds(value: float) -> str:
-    return f"{value:.6g}"
+    return f"{value:.10g}"  # DS holds 16 characters at most
 
 
 def _common(header: StudyHeader, spec: SeriesSpec, series_uid: str, when: datetime) -> Dataset:
@@ -212,7 +230,7 @@ def _common(header: StudyHeader, spec: SeriesSpec, series_uid: str, when: dateti
     ds.FlipAngle = _ds(50.0 if contrast == "cine" else 25.0)
     ds.HeartRate = header.heart_rate
     rr = 60000.0 / header.heart_rate
-    ds.NominalInterval = int(round(rr))
+    ds.NominalInterval = round(rr)
     ds.CardiacNumberOfImages = len(spec.trigger_ms)
     if spec.inversion_time is not None:
         ds.InversionTime = _ds(spec.inversion_time)
@@ -237,9 +255,9 @@ def _common(header: StudyHeader, spec: SeriesSpec, series_uid: str, when: dateti
 
 def _file_meta(sop_class: str, sop_uid: str, syntax: str) -> FileMetaDataset:
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = syntax
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    meta.TransferSyntaxUID = UID(syntax)
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = IMPLEMENTATION_NAME
     return meta
@@ -251,8 +269,9 @@ def _stored(pixels: NDArray[np.uint16], slope: float) -> NDArray[np.uint16]:
     return np.rint(pixels / slope).astype(np.uint16)
 
 
-def write_series(header: StudyHeader, spec: SeriesSpec, folder: Path, uid_root: str,
-                 when: datetime) -> int:
+def write_series(
+    header: StudyHeader, spec: SeriesSpec, folder: Path, uid_root: str, when: datetime
+) -> int:
     """Write one series into ``folder``; return the number of files written."""
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = generate_uid(entropy_srcs=[uid_root, "series", str(spec.number)])
@@ -268,7 +287,7 @@ def write_series(header: StudyHeader, spec: SeriesSpec, folder: Path, uid_root: 
     ds.RescaleType = "US"
     ds.PixelSpacing = [_ds(x) for x in spec.planes[0].spacing]
     ds.ImageOrientationPatient = [_ds(x) for x in spec.planes[0].orientation]
-    slices, phases = stored.shape[:2]
+    _slices, phases = stored.shape[:2]
     writer = None if spec.rle else _TemplateWriter(ds)
     number = 0
     for k, plane in enumerate(spec.planes):
@@ -278,9 +297,13 @@ def write_series(header: StudyHeader, spec: SeriesSpec, folder: Path, uid_root: 
             number += 1
             sop_uid = generate_uid(entropy_srcs=[uid_root, str(spec.number), str(number)])
             path = folder / f"IM{number:05d}.dcm"
-            varying = {"SOPInstanceUID": sop_uid, "TriggerTime": _ds(spec.trigger_ms[t]),
-                       "InstanceNumber": number, "ImagePositionPatient": position,
-                       "SliceLocation": location}
+            varying = {
+                "SOPInstanceUID": sop_uid,
+                "TriggerTime": _ds(spec.trigger_ms[t]),
+                "InstanceNumber": number,
+                "ImagePositionPatient": position,
+                "SliceLocation": location,
+            }
             if writer is not None:
                 writer.write(path, sop_uid, varying, stored[k, t])
                 continue
@@ -288,8 +311,9 @@ def write_series(header: StudyHeader, spec: SeriesSpec, folder: Path, uid_root: 
                 setattr(ds, key, value)
             ds.file_meta = _file_meta(MR_IMAGE, sop_uid, ExplicitVRLittleEndian)
             ds.PixelData = stored[k, t].tobytes()
-            ds.compress(RLELossless, stored[k, t], encoding_plugin="pylibjpeg",
-                        generate_instance_uid=False)
+            ds.compress(
+                RLELossless, stored[k, t], encoding_plugin="pylibjpeg", generate_instance_uid=False
+            )
             ds.save_as(path, enforce_file_format=True)
     return number
 
@@ -299,25 +323,38 @@ class _TemplateWriter:
     encoded once by pydicom; per file only the varying elements and pixels are added
     (explicit VR little endian, elements in ascending tag order as Part 5 requires)."""
 
-    VARYING = ("SOPInstanceUID", "TriggerTime", "InstanceNumber", "ImagePositionPatient",
-               "SliceLocation", "PixelData")
-    VRS = {"SOPInstanceUID": "UI", "TriggerTime": "DS", "InstanceNumber": "IS",
-           "ImagePositionPatient": "DS", "SliceLocation": "DS", "PixelData": "OW"}
+    VARYING = (
+        "SOPInstanceUID",
+        "TriggerTime",
+        "InstanceNumber",
+        "ImagePositionPatient",
+        "SliceLocation",
+        "PixelData",
+    )
+    VRS: ClassVar[dict[str, str]] = {
+        "SOPInstanceUID": "UI",
+        "TriggerTime": "DS",
+        "InstanceNumber": "IS",
+        "ImagePositionPatient": "DS",
+        "SliceLocation": "DS",
+        "PixelData": "OW",
+    }
 
     def __init__(self, ds: Dataset) -> None:
         self.tags = {k: int(Tag(keyword_dict[k])) for k in self.VARYING}
         tags = list(self.tags.values())
         bounds = [-1, *tags]
         self.chunks = []
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        for lo, hi in itertools.pairwise(bounds):
             part = Dataset()
             for elem in ds:
                 if lo < int(elem.tag) < hi:
                     part.add(elem)
             self.chunks.append(_encode(part))
 
-    def write(self, path: Path, sop_uid: str, varying: dict[str, Any],
-              pixels: NDArray[np.uint16]) -> None:
+    def write(
+        self, path: Path, sop_uid: str, varying: dict[str, Any], pixels: NDArray[np.uint16]
+    ) -> None:
         body = [b"\0" * 128, b"DICM", _meta_bytes(MR_IMAGE, sop_uid)]
         for chunk, key in zip(self.chunks, self.VARYING, strict=True):
             body.append(chunk)
@@ -349,25 +386,33 @@ def _element(tag: int, vr: str, value: bytes) -> bytes:
 
 def _meta_bytes(sop_class: str, sop_uid: str) -> bytes:
     """File meta group (0002) for explicit VR little endian files."""
-    elements = b"".join([
-        _element(0x00020001, "OB", b"\x00\x01"),
-        _element(0x00020002, "UI", sop_class.encode()),
-        _element(0x00020003, "UI", sop_uid.encode()),
-        _element(0x00020010, "UI", ExplicitVRLittleEndian.encode()),
-        _element(0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID.encode()),
-        _element(0x00020013, "SH", IMPLEMENTATION_NAME.encode()),
-    ])
+    elements = b"".join(
+        [
+            _element(0x00020001, "OB", b"\x00\x01"),
+            _element(0x00020002, "UI", sop_class.encode()),
+            _element(0x00020003, "UI", sop_uid.encode()),
+            _element(0x00020010, "UI", ExplicitVRLittleEndian.encode()),
+            _element(0x00020012, "UI", PYDICOM_IMPLEMENTATION_UID.encode()),
+            _element(0x00020013, "SH", IMPLEMENTATION_NAME.encode()),
+        ]
+    )
     return _element(0x00020000, "UL", struct.pack("<I", len(elements))) + elements
 
 
-def _write_enhanced(ds: Dataset, spec: SeriesSpec, stored: NDArray[np.uint16], slope: float,
-                    folder: Path, uid_root: str) -> None:
+def _write_enhanced(
+    ds: Dataset,
+    spec: SeriesSpec,
+    stored: NDArray[np.uint16],
+    slope: float,
+    folder: Path,
+    uid_root: str,
+) -> None:
     slices, phases, rows, cols = stored.shape
     sop_uid = generate_uid(entropy_srcs=[uid_root, str(spec.number), "enhanced"])
     ds.SOPClassUID = ENHANCED_MR_IMAGE
     ds.SOPInstanceUID = sop_uid
     ds.InstanceNumber = 1
-    ds.ImageType = ds.ImageType[:2] + ["M", "NONE"]
+    ds.ImageType = [*ds.ImageType[:2], "M", "NONE"]
     ds.NumberOfFrames = slices * phases
     ds.ContentQualification = "PRODUCT"
     ds.AcquisitionContrast = "MIXED"
@@ -407,15 +452,19 @@ def _write_enhanced(ds: Dataset, spec: SeriesSpec, stored: NDArray[np.uint16], s
             content.DimensionIndexValues = [k + 1, t + 1]
             item.FrameContentSequence = Sequence([content])
             sync = Dataset()
-            sync.NominalCardiacTriggerDelayTime = _ds(spec.trigger_ms[t])
+            sync.NominalCardiacTriggerDelayTime = float(spec.trigger_ms[t])
             item.CardiacSynchronizationSequence = Sequence([sync])
             frames.append(item)
     ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
     ds.file_meta = _file_meta(ENHANCED_MR_IMAGE, sop_uid, ExplicitVRLittleEndian)
     ds.PixelData = stored.reshape(slices * phases, rows, cols).tobytes()
     if spec.rle:
-        ds.compress(RLELossless, stored.reshape(slices * phases, rows, cols),
-                    encoding_plugin="pylibjpeg", generate_instance_uid=False)
+        ds.compress(
+            RLELossless,
+            stored.reshape(slices * phases, rows, cols),
+            encoding_plugin="pylibjpeg",
+            generate_instance_uid=False,
+        )
     ds.save_as(folder / "IM00001.dcm", enforce_file_format=True)
 
 

@@ -49,8 +49,9 @@ def heart_frame(rng: np.random.Generator, origin_jitter: float = 8.0) -> HeartFr
     # Long axis ~45 deg from sagittal in the axial plane, tilted ~25 deg downward.
     azimuth = np.deg2rad(45 + rng.normal(0, 6))
     tilt = np.deg2rad(25 + rng.normal(0, 6))
-    a = unit(np.array([np.cos(azimuth) * np.cos(tilt), -np.sin(azimuth) * np.cos(tilt),
-                       -np.sin(tilt)]))
+    a = unit(
+        np.array([np.cos(azimuth) * np.cos(tilt), -np.sin(azimuth) * np.cos(tilt), -np.sin(tilt)])
+    )
     toward_rv = np.array([-0.6, -0.8, 0.1])  # the RV lies right and anterior of the LV
     u = unit(toward_rv - (toward_rv @ a) * a)
     u = rotation(a, np.deg2rad(rng.normal(0, 8))) @ u
@@ -89,8 +90,9 @@ class Plane:
         return (self.position + r + c).reshape(-1, 3)
 
 
-def centred_plane(centre: Vec, row_dir: Vec, col_dir: Vec, rows: int, cols: int,
-                  spacing: float, thickness: float) -> Plane:
+def centred_plane(
+    centre: Vec, row_dir: Vec, col_dir: Vec, rows: int, cols: int, spacing: float, thickness: float
+) -> Plane:
     row_dir, col_dir = unit(row_dir), unit(col_dir - (col_dir @ unit(row_dir)) * unit(row_dir))
     position = centre - (cols - 1) / 2 * spacing * row_dir - (rows - 1) / 2 * spacing * col_dir
     return Plane(position, row_dir, col_dir, rows, cols, (spacing, spacing), thickness)

@@ -17,6 +17,7 @@ Sizes are solved so that the volumes of this model equal the case's EDV and EF.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,14 +25,32 @@ from numpy.typing import NDArray
 from phantom.case import Case
 from phantom.motion import atrial_filling, end_systole, ventricular_emptying
 
-Float = NDArray[np.float32]
+Float = NDArray[np.floating[Any]]
 F = np.float32
 
 # Relative signal per tissue: bSSFP cine and inversion-recovery LGE (myocardium nulled).
-CINE = {"blood": 1.0, "myo": 0.26, "fat": 0.86, "fluid": 0.97, "pericardium": 0.06,
-        "thrombus": 0.30, "valve": 0.18, "wall": 0.30, "scar": 0.26}
-LGE = {"blood": 0.40, "myo": 0.035, "fat": 0.55, "fluid": 0.10, "pericardium": 0.12,
-       "thrombus": 0.03, "valve": 0.10, "wall": 0.10, "scar": 1.0}
+CINE = {
+    "blood": 1.0,
+    "myo": 0.26,
+    "fat": 0.86,
+    "fluid": 0.97,
+    "pericardium": 0.06,
+    "thrombus": 0.30,
+    "valve": 0.18,
+    "wall": 0.30,
+    "scar": 0.26,
+}
+LGE = {
+    "blood": 0.40,
+    "myo": 0.035,
+    "fat": 0.55,
+    "fluid": 0.10,
+    "pericardium": 0.12,
+    "thrombus": 0.03,
+    "valve": 0.10,
+    "wall": 0.10,
+    "scar": 1.0,
+}
 EQUATOR = 0.2  # the cavity is widest 20 % of its length below the mitral plane
 LVOT_ANGLE = np.deg2rad(56.0)  # where the aortic root leaves the LV base (from the septum)
 
@@ -48,8 +67,11 @@ def _window(theta: Float, centre_deg: float, half_width_deg: float) -> Float:
     return (0.5 + 0.5 * np.cos(np.pi * x)).astype(F)
 
 
-def _ellipsoid_distance(p: tuple[Float, Float, Float], centre: tuple[float, float, float],
-                        semi: tuple[float, float, float]) -> Float:
+def _ellipsoid_distance(
+    p: tuple[Float, Float, Float],
+    centre: tuple[float, float, float],
+    semi: tuple[float, float, float],
+) -> Float:
     """Approximate signed distance (mm) to an axis-aligned ellipsoid (first-order)."""
     q = [(p[i] - centre[i]) / semi[i] for i in range(3)]
     rho = np.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2) + 1e-6
@@ -148,8 +170,9 @@ class HeartModel:
         return (radius - dist).astype(F), (radius + 2.0 - dist).astype(F)
 
     # ---- whole heart ----------------------------------------------------------------
-    def evaluate(self, s: Float, u: Float, v: Float, taus: Float, contrast: str,
-                 pixel: float) -> tuple[Float, Float]:
+    def evaluate(
+        self, s: Float, u: Float, v: Float, taus: Float, contrast: str, pixel: float
+    ) -> tuple[Float, Float]:
         """Signal and heart-region membership, shape (phases, points)."""
         table = CINE if contrast == "cine" else LGE
         s, u, v = (x[None, :].astype(F) for x in (s, u, v))
@@ -179,21 +202,33 @@ class HeartModel:
         la_semi = tuple(a * la_scale for a in self.la_semi)
         la_c = (-self.la_semi[2] * 0.85 + base, -0.15 * self.radius, -0.35 * self.la_semi[1])
         d_la = self._ell3(s, u, v, la_c, la_semi)
-        ra_c = (-self.ra_semi[2] * 0.8 + rv_base, self.rv_offset + 0.45 * self.rv_semi[0],
-                -0.1 * self.ra_semi[1])
+        ra_c = (
+            -self.ra_semi[2] * 0.8 + rv_base,
+            self.rv_offset + 0.45 * self.rv_semi[0],
+            -0.1 * self.ra_semi[1],
+        )
         d_ra = self._ell3(s, u, v, ra_c, tuple(a * la_scale for a in self.ra_semi))
         la_cav, ra_cav = _ramp(-d_la, w), _ramp(-d_ra, w)
         atria_all = np.maximum(_ramp(2.0 - d_la, w), _ramp(2.0 - d_ra, w))
 
         # Aortic root from the anteroseptal LV base, up and to the right.
         # It lies in the three-chamber plane (see geometry.long_axis_directions).
-        ao_start = (0.0, 0.54 * self.radius * np.cos(LVOT_ANGLE),
-                    0.54 * self.radius * np.sin(LVOT_ANGLE))
+        ao_start = (
+            0.0,
+            0.54 * self.radius * np.cos(LVOT_ANGLE),
+            0.54 * self.radius * np.sin(LVOT_ANGLE),
+        )
         ao_dir = (-0.8, 0.38 * np.cos(LVOT_ANGLE), 0.38 * np.sin(LVOT_ANGLE))
         ao_d = self._vessel_distance(s, u, v, ao_start, ao_dir, self.root_diameter / 2, 75.0)
         pa_d = self._vessel_distance(
-            s, u, v, (-2.0, self.rv_offset + 0.2 * self.rv_semi[0], 0.9 * self.rv_semi[1]),
-            (-0.75, -0.45, -0.15), 13.0, 60.0)
+            s,
+            u,
+            v,
+            (-2.0, self.rv_offset + 0.2 * self.rv_semi[0], 0.9 * self.rv_semi[1]),
+            (-0.75, -0.45, -0.15),
+            13.0,
+            60.0,
+        )
         ao = _ramp(-ao_d, w)
         pa = _ramp(-pa_d, w)
         vessels_all = np.maximum(_ramp(1.5 - ao_d, w), _ramp(1.5 - pa_d, w))
@@ -209,19 +244,24 @@ class HeartModel:
         )
         surface = np.minimum.reduce([lv_epi_d, d_rv - 3.5, d_la - 2.0, d_ra - 2.0])
         groove = np.exp(-(((s - base) / 12.0) ** 2))  # fat collects in the AV groove
-        fat_in = self.epi_fat * (0.6 + 2.0 * groove)
+        fat_in = self.epi_fat * (0.1 + 2.5 * groove)
         gravity = 0.55 + 0.45 * np.clip(-np.sin(theta), 0.0, 1.0)  # posterior-inferior
-        eff = self.effusion * gravity * (s > -10)
+        # Physiological pericardial fluid (< 2 mm) is not visible on cine.
+        eff = max(self.effusion - 1.5, 0.0) * gravity * (s > -10)
         peri_in = fat_in + eff
-        # Paracardial fat: thick in front and at the apex, thin behind.
-        para = 1.0 + 5.0 * np.clip(np.sin(theta), 0.0, 1.0) * self.epi_fat / 2.0
-        region = _ramp(peri_in + 1.5 + para - surface, w)
+        # Paracardial fat outside the pericardium: in front only (lungs lie behind).
+        para = 2.0 * self.epi_fat * np.clip(np.sin(theta), 0.0, 1.0)
+        region = _ramp(peri_in + 1.2 + para - surface, w)
 
         sig = np.full(np.broadcast(s, e).shape, table["fat"], dtype=F)
-        sig = self._paint(sig, _ramp(surface - peri_in, w) * _ramp(peri_in + 1.5 - surface, w),
-                          self._pericardium_signal(table))
-        sig = self._paint(sig, _ramp(surface - fat_in, w) * _ramp(peri_in - surface, w),
-                          table["fluid"])
+        sig = self._paint(
+            sig,
+            _ramp(surface - peri_in, w) * _ramp(peri_in + 1.2 - surface, w),
+            self._pericardium_signal(table),
+        )
+        sig = self._paint(
+            sig, _ramp(surface - fat_in, w) * _ramp(peri_in - surface, w), table["fluid"]
+        )
         sig = self._paint(sig, np.maximum(atria_all, vessels_all), table["wall"])
         sig = self._paint(sig, np.maximum(la_cav, ra_cav), table["blood"])
         sig = self._paint(sig, np.maximum(ao, pa), table["blood"])
@@ -230,8 +270,11 @@ class HeartModel:
         myo_signal = self._myocardium_signal(table, s, theta, r, r_endo, r_epi, xi, contrast)
         sig = sig * (1 - lv_all) + myo_signal * lv_all
         sig = self._paint(sig, lv_cav, self._blood_signal(table, contrast))
-        sig = self._paint(sig, self._papillary(s, u, v, r_endo, base, w) * lv_cav,
-                          table["myo"] if contrast == "cine" else table["myo"] * 2)
+        sig = self._paint(
+            sig,
+            self._papillary(s, u, v, r_endo, base, w) * lv_cav,
+            table["myo"] if contrast == "cine" else table["myo"] * 2,
+        )
         sig = self._paint(sig, self._thrombus(s, r, w), table["thrombus"])
         # Closed mitral valve during systole: a thin dark line across the base.
         closed = (np.mod(taus, 1.0) < end_systole(self.heart_rate))[:, None]
@@ -246,17 +289,28 @@ class HeartModel:
 
     @staticmethod
     def _ell(ds: Float, du: Float, dv: Float, semi: tuple[Float | float, ...]) -> Float:
-        return _ellipsoid_distance((du, dv, ds), (0.0, 0.0, 0.0),
-                                   (semi[0], semi[1], semi[2]))  # type: ignore[arg-type]
+        return _ellipsoid_distance((du, dv, ds), (0.0, 0.0, 0.0), (semi[0], semi[1], semi[2]))  # type: ignore[arg-type]
 
-    def _ell3(self, s: Float, u: Float, v: Float, centre: tuple[Float | float, ...],
-              semi: tuple[Float | float, ...]) -> Float:
+    def _ell3(
+        self,
+        s: Float,
+        u: Float,
+        v: Float,
+        centre: tuple[Float | float, ...],
+        semi: tuple[Float | float, ...],
+    ) -> Float:
         return self._ell(s - centre[0], u - centre[1], v - centre[2], semi)
 
     @staticmethod
-    def _vessel_distance(s: Float, u: Float, v: Float, start: tuple[float, float, float],
-                         direction: tuple[float, float, float], radius: float,
-                         length: float) -> Float:
+    def _vessel_distance(
+        s: Float,
+        u: Float,
+        v: Float,
+        start: tuple[float, float, float],
+        direction: tuple[float, float, float],
+        radius: float,
+        length: float,
+    ) -> Float:
         d = np.array(direction, dtype=F)
         d /= np.linalg.norm(d)
         ps, pu, pv = s - start[0], u - start[1], v - start[2]
@@ -277,8 +331,17 @@ class HeartModel:
             return 0.18
         return table["blood"]
 
-    def _myocardium_signal(self, table: dict[str, float], s: Float, theta: Float, r: Float,
-                           r_endo: Float, r_epi: Float, xi: Float, contrast: str) -> Float:
+    def _myocardium_signal(
+        self,
+        table: dict[str, float],
+        s: Float,
+        theta: Float,
+        r: Float,
+        r_endo: Float,
+        r_epi: Float,
+        xi: Float,
+        contrast: str,
+    ) -> Float:
         base = np.full(np.broadcast(s, r).shape, table["myo"], dtype=F)
         if contrast == "cine":
             return base
@@ -315,8 +378,9 @@ class HeartModel:
             scar = np.maximum(scar, w * np.clip((depth - 0.6) / 0.15, 0, 1))
         return scar.astype(F)
 
-    def _papillary(self, s: Float, u: Float, v: Float, r_endo: Float, base: Float,
-                   w: float) -> Float:
+    def _papillary(
+        self, s: Float, u: Float, v: Float, r_endo: Float, base: Float, w: float
+    ) -> Float:
         out = np.zeros(np.broadcast(s, r_endo).shape, dtype=F)
         for angle in (140.0, -115.0):
             a = np.deg2rad(angle)

@@ -7,10 +7,12 @@ in early diastole (conduit) and contract before end-diastole (booster).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
-Float = NDArray[np.float32]
+Float = NDArray[np.floating[Any]]
 
 
 def end_systole(heart_rate: float) -> float:
@@ -36,8 +38,9 @@ def ventricular_emptying(tau: Float, heart_rate: float) -> Float:
     rapid = 1.0 - 0.72 * _ease((t - es) / (rapid_end - es))  # 72 % of filling is early
     diastasis = 0.28 - 0.08 * (t - rapid_end) / (kick_start - rapid_end)
     kick = 0.20 * (1.0 - _ease((t - kick_start) / (1.0 - kick_start)))
-    out = np.where(t < es, ejection, np.where(t < rapid_end, rapid,
-                   np.where(t < kick_start, diastasis, kick)))
+    out = np.where(
+        t < es, ejection, np.where(t < rapid_end, rapid, np.where(t < kick_start, diastasis, kick))
+    )
     return out.astype(np.float32)
 
 

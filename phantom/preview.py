@@ -25,8 +25,10 @@ def _series_frames(folder: Path) -> list[NDArray[np.float32]]:
     if len(datasets) == 1 and "NumberOfFrames" in datasets[0]:
         ds = datasets[0]
         frames = ds.pixel_array.astype(np.float32)
-        stack = [int(item.FrameContentSequence[0].InStackPositionNumber)
-                 for item in ds.PerFrameFunctionalGroupsSequence]
+        stack = [
+            int(item.FrameContentSequence[0].InStackPositionNumber)
+            for item in ds.PerFrameFunctionalGroupsSequence
+        ]
         middle = sorted(set(stack))[len(set(stack)) // 2]
         return [f for f, k in zip(frames, stack, strict=True) if k == middle]
     by_slice: dict[str, list[pydicom.Dataset]] = {}

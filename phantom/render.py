@@ -8,6 +8,7 @@ bSSFP banding or respiratory ghosting.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +17,7 @@ from phantom.geometry import HeartFrame, Plane, centred_plane, long_axis_directi
 from phantom.heart import LVOT_ANGLE, HeartModel
 from phantom.thorax import Thorax
 
-Float = NDArray[np.float32]
+Float = NDArray[np.floating[Any]]
 F = np.float32
 MAX_STORED = 4095  # 12 bits stored, as most scanners write MR
 
@@ -52,7 +53,7 @@ def sample_acquisition(rng: np.random.Generator, heart_rate: int, size: str) -> 
     phases = int(np.clip(round(rng.normal(25, 2.5)), 20, 30))
     return Acquisition(
         field_strength=field,
-        fov=float(rng.uniform(280, 360)),
+        fov=float(rng.uniform(220, 270) if size == "small" else rng.uniform(270, 340)),
         rows=rows,
         cols=cols,
         thickness=float(rng.choice([6.0, 7.0, 8.0])),
@@ -68,19 +69,22 @@ def sample_acquisition(rng: np.random.Generator, heart_rate: int, size: str) -> 
     )
 
 
-def _rotated(row: NDArray[np.float64], col: NDArray[np.float64],
-             degrees: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _rotated(
+    row: NDArray[np.float64], col: NDArray[np.float64], degrees: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     turn = rotation(np.cross(row, col), np.deg2rad(degrees))
     return turn @ row, turn @ col
 
 
-def _in_plane_offset(row: NDArray[np.float64], col: NDArray[np.float64],
-                     acq: Acquisition) -> NDArray[np.float64]:
+def _in_plane_offset(
+    row: NDArray[np.float64], col: NDArray[np.float64], acq: Acquisition
+) -> NDArray[np.float64]:
     return acq.offset[0] * row + acq.offset[1] * col
 
 
-def sax_planes(frame: HeartFrame, heart: HeartModel, acq: Acquisition,
-               thickness: float | None = None) -> list[Plane]:
+def sax_planes(
+    frame: HeartFrame, heart: HeartModel, acq: Acquisition, thickness: float | None = None
+) -> list[Plane]:
     """Short-axis stack from just above the mitral plane to beyond the apex (6-12 slices)."""
     thick = thickness or acq.thickness
     reach = heart.length + heart.t_apex + 0.5 * heart.aneurysm_radius
@@ -109,8 +113,10 @@ def localizer_planes(frame: HeartFrame, acq: Acquisition) -> list[Plane]:
     x, y, z = np.eye(3)
     size = 128 if acq.cols > 96 else 64 if acq.cols <= 64 else 96
     spacing = 420.0 / size
-    return [centred_plane(centre, r, c, size, size, spacing, 10.0)
-            for r, c in ((x, y), (x, -z), (y, -z))]
+    return [
+        centred_plane(centre, r, c, size, size, spacing, 10.0)
+        for r, c in ((x, y), (x, -z), (y, -z))
+    ]
 
 
 @dataclass
@@ -120,20 +126,22 @@ class Renderer:
     thorax: Thorax
     acq: Acquisition
 
-    def render(self, plane: Plane, taus: Float, contrast: str,
-               rng: np.random.Generator) -> NDArray[np.uint16]:
+    def render(
+        self, plane: Plane, taus: Float, contrast: str, rng: np.random.Generator
+    ) -> NDArray[np.uint16]:
         """Stored pixel values, shape (phases, rows, cols)."""
         clean = self.signal(plane, taus, contrast, rng)
         if contrast == "t1":  # a parametric map stores milliseconds, no magnitude noise
             return np.clip(clean, 0, 65535).astype(np.uint16)
         sigma = self.acq.noise
-        noisy = np.sqrt((clean + rng.normal(0, sigma, clean.shape).astype(F)) ** 2
-                        + rng.normal(0, sigma, clean.shape).astype(F) ** 2)
+        noisy = np.sqrt(
+            (clean + rng.normal(0, sigma, clean.shape).astype(F)) ** 2
+            + rng.normal(0, sigma, clean.shape).astype(F) ** 2
+        )
         counts = noisy * self.acq.blood_counts
         return np.clip(np.rint(counts), 0, MAX_STORED).astype(np.uint16)
 
-    def signal(self, plane: Plane, taus: Float, contrast: str,
-               rng: np.random.Generator) -> Float:
+    def signal(self, plane: Plane, taus: Float, contrast: str, rng: np.random.Generator) -> Float:
         pts = plane.points()
         # Each breath-hold lands the diaphragm a little differently (mostly head-foot).
         drift = rng.normal(0, self.acq.breath_hold_mm, 3) * np.array([0.3, 0.5, 1.0])
@@ -147,8 +155,9 @@ class Renderer:
         reach = self.heart.radius + self.heart.rv_semi[1] + 40.0
         near = (s > -90) & (s < self.heart.length + 40) & (np.sqrt(u**2 + v**2) < reach)
         if near.any():
-            sig, region = self.heart.evaluate(s[near], u[near], v[near], taus, contrast,
-                                              plane.spacing[1])
+            sig, region = self.heart.evaluate(
+                s[near], u[near], v[near], taus, contrast, plane.spacing[1]
+            )
             image[:, near] = image[:, near] * (1 - region) + sig * region
         if contrast != "t1":
             image *= self.thorax.coil_shading(pts, self.acq.shading_lateral)[None, :]
@@ -164,7 +173,7 @@ class Renderer:
         if self.acq.artifact == "banding":
             # Off-resonance grows away from the isocentre: dark bands at the FOV edge.
             off = np.linalg.norm(pts - self.frame.origin, axis=-1) / 45.0
-            band = 1.0 - 0.85 * np.exp(-(((off % 2.0) - 1.0) / 0.07) ** 2) * (off > 2.2)
+            band = 1.0 - 0.85 * np.exp(-((((off % 2.0) - 1.0) / 0.07) ** 2)) * (off > 2.2)
             return (image * band[None]).astype(F)
         # Respiratory ghost: a faint copy shifted along the phase-encoding direction.
         return (image + 0.12 * np.roll(image, image.shape[1] // 3, axis=1)).astype(F)

@@ -9,27 +9,80 @@ flowing blood for each contrast.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-Float = NDArray[np.float32]
+Float = NDArray[np.floating[Any]]
 F = np.float32
 
-TISSUES = ("air", "fat", "muscle", "lung", "bone", "marrow", "csf", "blood", "liver",
-           "spleen", "stomach", "breast", "mediastinum", "vessel_lung")
+TISSUES = (
+    "air",
+    "fat",
+    "muscle",
+    "lung",
+    "bone",
+    "marrow",
+    "csf",
+    "blood",
+    "liver",
+    "spleen",
+    "stomach",
+    "breast",
+    "mediastinum",
+    "vessel_lung",
+)
 # Relative signal per contrast (bSSFP cine / localizer, IR-GRE LGE, T1 in ms at 1.5 T).
 SIGNAL = {
-    "cine": {"air": 0.0, "fat": 0.86, "muscle": 0.2, "lung": 0.035, "bone": 0.08,
-             "marrow": 0.42, "csf": 0.95, "blood": 0.95, "liver": 0.3, "spleen": 0.45,
-             "stomach": 0.62, "breast": 0.55, "mediastinum": 0.7, "vessel_lung": 0.35},
-    "lge": {"air": 0.0, "fat": 0.55, "muscle": 0.08, "lung": 0.02, "bone": 0.05,
-            "marrow": 0.3, "csf": 0.06, "blood": 0.42, "liver": 0.28, "spleen": 0.35,
-            "stomach": 0.15, "breast": 0.35, "mediastinum": 0.45, "vessel_lung": 0.2},
-    "t1": {"air": 0.0, "fat": 260.0, "muscle": 1000.0, "lung": 1200.0, "bone": 300.0,
-           "marrow": 550.0, "csf": 3000.0, "blood": 1580.0, "liver": 580.0,
-           "spleen": 1050.0, "stomach": 2000.0, "breast": 700.0, "mediastinum": 400.0,
-           "vessel_lung": 1500.0},
+    "cine": {
+        "air": 0.0,
+        "fat": 0.86,
+        "muscle": 0.2,
+        "lung": 0.035,
+        "bone": 0.08,
+        "marrow": 0.42,
+        "csf": 0.95,
+        "blood": 0.95,
+        "liver": 0.3,
+        "spleen": 0.45,
+        "stomach": 0.62,
+        "breast": 0.55,
+        "mediastinum": 0.7,
+        "vessel_lung": 0.35,
+    },
+    "lge": {
+        "air": 0.0,
+        "fat": 0.55,
+        "muscle": 0.08,
+        "lung": 0.02,
+        "bone": 0.05,
+        "marrow": 0.3,
+        "csf": 0.06,
+        "blood": 0.42,
+        "liver": 0.28,
+        "spleen": 0.35,
+        "stomach": 0.15,
+        "breast": 0.35,
+        "mediastinum": 0.45,
+        "vessel_lung": 0.2,
+    },
+    "t1": {
+        "air": 0.0,
+        "fat": 260.0,
+        "muscle": 1000.0,
+        "lung": 1200.0,
+        "bone": 300.0,
+        "marrow": 550.0,
+        "csf": 3000.0,
+        "blood": 1580.0,
+        "liver": 580.0,
+        "spleen": 1050.0,
+        "stomach": 2000.0,
+        "breast": 700.0,
+        "mediastinum": 400.0,
+        "vessel_lung": 1500.0,
+    },
 }
 
 
@@ -66,8 +119,11 @@ class Thorax:
         put(rib & (depth_in > self.fat + 0.3 * self.muscle), "marrow")
         if self.female:
             for side in (-1.0, 1.0):
-                q = ((x - side * 0.5 * w) / 60) ** 2 + ((y + d + 5) / 42) ** 2 + (
-                    (z + 30) / 60) ** 2
+                q = (
+                    ((x - side * 0.5 * w) / 60) ** 2
+                    + ((y + d + 5) / 42) ** 2
+                    + ((z + 30) / 60) ** 2
+                )
                 put((q < 1) & (depth_in < self.fat), "breast")
         # Diaphragm: liver below the right dome, stomach and spleen below the left one.
         dome = self.dome - 0.0022 * (x + 0.25 * w) ** 2 - 0.0015 * (y + 10) ** 2
