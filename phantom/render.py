@@ -133,11 +133,10 @@ class Renderer:
         clean = self.signal(plane, taus, contrast, rng)
         if contrast == "t1":  # a parametric map stores milliseconds, no magnitude noise
             return np.clip(clean, 0, 65535).astype(np.uint16)
-        sigma = self.acq.noise
-        noisy = np.sqrt(
-            (clean + rng.normal(0, sigma, clean.shape).astype(F)) ** 2
-            + rng.normal(0, sigma, clean.shape).astype(F) ** 2
-        )
+        sigma = F(self.acq.noise)
+        real = clean + sigma * rng.standard_normal(clean.shape, dtype=F)
+        imaginary = sigma * rng.standard_normal(clean.shape, dtype=F)
+        noisy = np.sqrt(real * real + imaginary * imaginary)
         counts = noisy * self.acq.blood_counts
         return np.clip(np.rint(counts), 0, MAX_STORED).astype(np.uint16)
 
