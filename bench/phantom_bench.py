@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hardware import hardware  # noqa: E402
+from hardware import hardware
 
-from phantom.archive import generate  # noqa: E402
+from phantom.archive import generate
 
 
 def main() -> None:
@@ -35,18 +35,23 @@ def main() -> None:
         generate(Path(tmp) / "par", args.studies, seed=1, workers=args.workers, size=args.size)
         parallel = time.perf_counter() - start
     per_study = one["bytes"] / one["studies"]
-    print(json.dumps({
-        "benchmark": "phantom",
-        "size": args.size,
-        "studies": args.studies,
-        "studies_per_second_per_core": round(args.studies / serial, 2),
-        "studies_per_second_parallel": round(args.studies / parallel, 2),
-        "workers": args.workers,
-        "bytes_per_study": int(per_study),
-        "projected_300_study_archive_gb": round(300 * per_study / 1e9, 2),
-        "files_per_study": round(one["files"] / one["studies"], 1),
-        "hardware": hardware(),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "phantom",
+                "size": args.size,
+                "studies": args.studies,
+                "studies_per_second_per_core": round(args.studies / serial, 2),
+                "studies_per_second_parallel": round(args.studies / parallel, 2),
+                "workers": args.workers,
+                "bytes_per_study": int(per_study),
+                "projected_300_study_archive_gb": round(300 * per_study / 1e9, 2),
+                "files_per_study": round(one["files"] / one["studies"], 1),
+                "hardware": hardware(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -107,6 +107,46 @@ def cmd_phantom(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from indexer.clips import ClipConfig
+    from indexer.runner import IndexOptions, run_index
+
+    engine = open_catalog(settings)
+    options = IndexOptions(
+        home=settings.ensure_home(),
+        secret=settings.site_secret(),
+        keep_identifiers=settings.store_identifiers,
+        workers=args.workers or os.cpu_count() or 1,
+        clips=ClipConfig(frames=args.frames, size=args.size),
+    )
+    bar = tqdm(unit="study", file=sys.stderr, disable=args.json or not sys.stderr.isatty())
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        summary = run_index(engine, args.paths, args.reports, options, progress).as_dict()
+    finally:
+        bar.close()
+    errors = sum(summary["errors_by_type"].values())
+    emit(
+        args,
+        summary,
+        [
+            f"{summary['studies']} studies ({summary['studies_written']} written, "
+            f"{summary['studies_unchanged']} unchanged), {summary['clips']} clips, "
+            f"series by view {summary['series_by_view']}, reports linked "
+            f"{summary['reports_linked']}, unmatched {summary['reports_unmatched']}, "
+            f"{errors} files rejected {summary['errors_by_type']}",
+        ],
+    )
+    return 3 if args.strict and errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmrsearch", description="Semantic search for cardiac MRI archives."
@@ -149,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--force", action="store_true", help="replace a non-empty OUT")
     phantom.add_argument("--json", action="store_true", help="print the summary as JSON")
     phantom.set_defaults(handler=cmd_phantom)
+
+    index = commands.add_parser("index", help="ingest DICOM studies and their reports")
+    index.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="folders, DICOM files or zip archives"
+    )
+    index.add_argument("--reports", type=Path, help="reports: .jsonl, .csv or a folder of .txt")
+    index.add_argument("--workers", type=int, default=0, help="processes (default: cores)")
+    index.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    index.add_argument("--size", type=int, default=64, help="clip width/height (default 64)")
+    index.add_argument(
+        "--strict", action="store_true", help="exit with status 3 when any file was rejected"
+    )
+    index.add_argument("--json", action="store_true", help="print the summary as JSON")
+    index.set_defaults(handler=cmd_index)
 
     status = commands.add_parser("status", help="what the archive holds")
     status.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -29,7 +29,8 @@ def rotation(axis: Vec, angle: float) -> NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class HeartFrame:
-    """Origin at the end-diastolic mitral-plane centre; a: base->apex, u: septal, v: anterior."""
+    """Origin at the end-diastolic mitral-plane centre; a: base->apex, u: septal, v: anterior
+    (v = u x a)."""
 
     origin: Vec
     a: Vec
@@ -55,10 +56,10 @@ def heart_frame(rng: np.random.Generator, origin_jitter: float = 8.0) -> HeartFr
     toward_rv = np.array([-0.6, -0.8, 0.1])  # the RV lies right and anterior of the LV
     u = unit(toward_rv - (toward_rv @ a) * a)
     u = rotation(a, np.deg2rad(rng.normal(0, 8))) @ u
-    v = np.cross(a, u)
-    if v @ np.array([0.0, -1.0, 0.0]) < 0:  # keep v anterior
-        v = -v
-        u = -u
+    # v = u x a is the LV anterior wall's direction (anterior and superior): seen from the
+    # apex, the septum is on the left when anterior is up, as short-axis views are shown.
+    v = np.cross(u, a)
+    assert v @ np.array([0.0, -1.0, 1.0]) > 0, "anterior wall must face front and up"
     origin = np.array([12.0, 6.0, 10.0]) + rng.normal(0, origin_jitter, 3)
     return HeartFrame(origin=origin, a=a, u=u, v=v)
 

@@ -1,7 +1,7 @@
 """A beating 3-D heart, evaluated at arbitrary points in its own frame.
 
 Heart frame (mm): ``s`` along the LV long axis from the end-diastolic mitral plane
-toward the apex, ``u`` toward the septum/RV, ``v = a x u`` (anterior). The angle
+toward the apex, ``u`` toward the septum/RV, ``v = u x a`` (the anterior wall). The angle
 ``theta = atan2(v, u)`` is 0 at the septum, +90 deg anterior, 180 lateral, -90 inferior.
 
 - LV: truncated prolate spheroid cavity inside a thick wall; radial contraction per

@@ -98,7 +98,7 @@ def lv_blood_pool(
     parts, count = ndimage.label(ndimage.binary_erosion(bright))
     rows, cols = np.indices(image.shape)
     centre = centre or (image.shape[0] / 2, image.shape[1] / 2)
-    max_distance = max_distance or 0.22 * image.shape[1]
+    max_distance = max_distance or 0.3 * image.shape[1]
     best, best_d = 0, np.inf
     for index in range(1, count + 1):
         mask = parts == index
@@ -125,6 +125,8 @@ def lv_axis(pixels: NDArray[np.float32], threshold: float) -> tuple[float, float
         for k in range(n // 3, max(2 * n // 3, n // 3 + 1))
         if (pool := lv_blood_pool(pixels[k, 0], threshold)).any()
     ]
+    if not centres:
+        return (float("nan"), float("nan"))
     y, x = np.median(np.array(centres), axis=0)
     return float(y), float(x)
 
@@ -152,6 +154,8 @@ def measured_ef(study: Path) -> float:
     widest = max(int(pools[k][0].sum()) for k in range(len(pools) // 3, 2 * len(pools) // 3))
     areas = np.array([[p.sum() if p.sum() <= 1.2 * widest else 0 for p in row] for row in pools])
     volumes = areas.sum(axis=0) * spacing**2 * step
+    if volumes.max() <= 0:
+        return float("nan")  # the simple tool found no LV: counted as a miss
     return float(100 * (volumes.max() - volumes.min()) / volumes.max())
 
 
@@ -220,7 +224,9 @@ def test_ejection_fraction_measured_from_pixels_tracks_the_label(archive: Path) 
     rows = labels(archive)
     truth = np.array([r["measurements"]["lvef"] for r in rows])
     measured = np.array([measured_ef(archive / r["path"]) for r in rows])
-    r = np.corrcoef(truth, measured)[0, 1]
+    found = ~np.isnan(measured)
+    assert found.mean() >= 0.95, f"the LV was found in only {found.sum()} studies"
+    r = np.corrcoef(truth[found], measured[found])[0, 1]
     assert r >= 0.9, f"Pearson r = {r:.3f}"
 
 
@@ -269,12 +275,13 @@ def scar_contrast(study: Path) -> float:
     lge, _, _, _ = load_series(study / LGE_SAX)
     threshold = blood_threshold(cine)
     best = 0.0
-    for k in range(1, min(len(cine), len(lge)) - 1):
+    n = min(len(cine), len(lge))
+    for k in range(n // 3, max(2 * n // 3, n // 3 + 1)):  # mid-ventricular slices
         frame = cine[k, int(0.75 * cine.shape[1])]
         pool = lv_blood_pool(frame, threshold)
         if pool.sum() < 16:
             continue
-        ring = ndimage.binary_dilation(pool, iterations=3) & ~ndimage.binary_dilation(pool)
+        ring = ndimage.binary_dilation(pool, iterations=2) & ~ndimage.binary_dilation(pool)
         ring &= frame < threshold  # myocardium is dark on cine; fat and blood are not
         blood = float(np.median(lge[k, 0][ndimage.binary_erosion(pool)]))
         best = max(best, float(np.percentile(lge[k, 0][ring], 90)) / max(blood, 1.0))

@@ -1,0 +1,175 @@
+"""Mapper stage: turn a study's classified series into fixed-size clips for the encoder.
+
+Per view a (frames, size, size) uint8 clip: intensities scaled between robust
+percentiles, a square crop of fixed physical size centred on the heart (the
+temporal-variance map of a cine: the beating heart is what moves), resampled over
+one cardiac cycle. The SAX stack gives three clips (basal, mid, apical); LGE gives
+one frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from indexer.series import SeriesGroup
+
+Array = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    frames: int = 16
+    size: int = 64
+    sax_crop_mm: float = 150.0
+    lax_crop_mm: float = 200.0
+    low_percentile: float = 1.0
+    high_percentile: float = 99.5
+
+
+def _scale(pixels: Array, config: ClipConfig) -> Array:
+    lo, hi = np.percentile(pixels, [config.low_percentile, config.high_percentile])
+    return np.clip((pixels - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0).astype(np.float32)
+
+
+def motion_centre(stack: Array, spacing: float) -> tuple[float, float]:
+    """(row, col) of the strongest cyclic motion, i.e. the beating ventricles."""
+    variance = stack.std(axis=1).mean(axis=0)  # over phases, then over slices
+    smooth = ndimage.gaussian_filter(variance, sigma=max(10.0 / spacing, 1.0))
+    row, col = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+    return float(row), float(col)
+
+
+def crop(
+    frames: Array,
+    centre: tuple[float, float],
+    spacing: tuple[float, float],
+    crop_mm: float,
+    size: int,
+) -> Array:
+    """A crop_mm square around ``centre`` (zero outside the image), resized to size^2."""
+    half_r = crop_mm / spacing[0] / 2
+    half_c = crop_mm / spacing[1] / 2
+    r0, c0 = int(round(centre[0] - half_r)), int(round(centre[1] - half_c))
+    h, w = max(int(round(2 * half_r)), 1), max(int(round(2 * half_c)), 1)
+    out = np.zeros((frames.shape[0], h, w), np.float32)
+    rs, cs = max(r0, 0), max(c0, 0)
+    re, ce = min(r0 + h, frames.shape[1]), min(c0 + w, frames.shape[2])
+    if re > rs and ce > cs:
+        out[:, rs - r0 : re - r0, cs - c0 : ce - c0] = frames[:, rs:re, cs:ce]
+    return ndimage.zoom(
+        out, (1, size / h, size / w), order=1, grid_mode=True, mode="grid-constant"
+    )[:, :size, :size]
+
+
+def resample_cycle(frames: Array, count: int) -> Array:
+    """Linear interpolation over one (cyclic) cardiac cycle to ``count`` frames."""
+    n = frames.shape[0]
+    if n == 1:
+        return frames
+    t = np.arange(count) * n / count
+    i0 = np.floor(t).astype(int) % n
+    i1 = (i0 + 1) % n
+    w = (t - np.floor(t))[:, None, None].astype(np.float32)
+    return frames[i0] * (1 - w) + frames[i1] * w
+
+
+def _to_uint8(clip: Array) -> NDArray[np.uint8]:
+    return np.clip(np.rint(clip * 255), 0, 255).astype(np.uint8)
+
+
+def _base_first(stack: Array, centre: tuple[float, float], spacing: float) -> Array:
+    """Order SAX slices base -> apex: the base slices hold far more blood than the apex."""
+    r, c = int(centre[0]), int(centre[1])
+    half = int(40 / spacing)
+    region = stack[:, 0, max(r - half, 0) : r + half, max(c - half, 0) : c + half]
+    bright = (region > 0.5).reshape(len(stack), -1).sum(axis=1)
+    third = max(len(stack) // 3, 1)
+    return stack if bright[:third].sum() >= bright[-third:].sum() else stack[::-1]
+
+
+def patient_point(
+    group: SeriesGroup, slice_index: int, rc: tuple[float, float]
+) -> NDArray[np.float64]:
+    inst = group.first
+    origin = np.array(group.slices[slice_index][0].position)
+    row_dir, col_dir = np.array(inst.orientation[:3]), np.array(inst.orientation[3:])
+    return (
+        origin + rc[1] * inst.pixel_spacing[1] * row_dir + rc[0] * inst.pixel_spacing[0] * col_dir
+    )
+
+
+def project(
+    group: SeriesGroup, slice_index: int, point: NDArray[np.float64]
+) -> tuple[float, float]:
+    inst = group.first
+    d = point - np.array(group.slices[slice_index][0].position)
+    row_dir, col_dir = np.array(inst.orientation[:3]), np.array(inst.orientation[3:])
+    return float(d @ col_dir / inst.pixel_spacing[0]), float(d @ row_dir / inst.pixel_spacing[1])
+
+
+def make_clips(
+    series: dict[str, tuple[SeriesGroup, Array]], config: ClipConfig
+) -> dict[str, NDArray[np.uint8]]:
+    """Clips keyed by encoder view (sax_basal, sax_mid, sax_apical, 2ch, 3ch, 4ch, lge)."""
+    clips: dict[str, NDArray[np.uint8]] = {}
+    heart: NDArray[np.float64] | None = None
+    if "sax" in series:
+        group, pixels = series["sax"]
+        stack = _scale(pixels, config)
+        spacing = group.first.pixel_spacing
+        centre = motion_centre(stack, spacing[0])
+        mid = len(stack) // 2
+        heart = patient_point(group, mid, centre)
+        ordered = _base_first(stack, centre, spacing[0])
+        n = len(ordered)
+        for name, fraction in (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.8)):
+            k = min(int(round(fraction * (n - 1))), n - 1)
+            frames = crop(ordered[k], centre, spacing, config.sax_crop_mm, config.size)
+            clips[name] = _to_uint8(resample_cycle(frames, config.frames))
+    for view in ("2ch", "3ch", "4ch"):
+        if view not in series:
+            continue
+        group, pixels = series[view]
+        stack = _scale(pixels, config)
+        spacing = group.first.pixel_spacing
+        centre = motion_centre(stack, spacing[0])
+        frames = crop(stack[0], centre, spacing, config.lax_crop_mm, config.size)
+        clips[view] = _to_uint8(resample_cycle(frames, config.frames))
+    lge = series.get("lge_sax") or series.get("lge_lax")
+    if lge is not None:
+        group, pixels = lge
+        stack = _scale(pixels, config)
+        k = len(stack) // 2
+        centre = (stack.shape[2] / 2, stack.shape[3] / 2)
+        if heart is not None:
+            projected = project(group, k, heart)
+            if 0 <= projected[0] < stack.shape[2] and 0 <= projected[1] < stack.shape[3]:
+                centre = projected
+        crop_mm = config.sax_crop_mm if "lge_sax" in series else config.lax_crop_mm
+        frames = crop(stack[k, :1], centre, group.first.pixel_spacing, crop_mm, config.size)
+        clips["lge"] = _to_uint8(frames)
+    return clips
+
+
+def save_clips(clips: dict[str, NDArray[np.uint8]], path: Path) -> str:
+    """Write atomically (temp file, fsync, rename); return the file's sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **clips)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_clips(path: Path) -> dict[str, NDArray[np.uint8]]:
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
