@@ -10,7 +10,9 @@ one frame.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +58,8 @@ def crop(
     """A crop_mm square around ``centre`` (zero outside the image), resized to size^2."""
     half_r = crop_mm / spacing[0] / 2
     half_c = crop_mm / spacing[1] / 2
-    r0, c0 = int(round(centre[0] - half_r)), int(round(centre[1] - half_c))
-    h, w = max(int(round(2 * half_r)), 1), max(int(round(2 * half_c)), 1)
+    r0, c0 = round(centre[0] - half_r), round(centre[1] - half_c)
+    h, w = max(round(2 * half_r), 1), max(round(2 * half_c), 1)
     out = np.zeros((frames.shape[0], h, w), np.float32)
     rs, cs = max(r0, 0), max(c0, 0)
     re, ce = min(r0 + h, frames.shape[1]), min(c0 + w, frames.shape[2])
@@ -130,7 +132,7 @@ def make_clips(
         ordered = _base_first(stack, centre, spacing[0])
         n = len(ordered)
         for name, fraction in (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.8)):
-            k = min(int(round(fraction * (n - 1))), n - 1)
+            k = min(round(fraction * (n - 1)), n - 1)
             frames = crop(ordered[k], centre, spacing, config.sax_crop_mm, config.size)
             clips[name] = _to_uint8(resample_cycle(frames, config.frames))
     for view in ("2ch", "3ch", "4ch"):
@@ -159,11 +161,21 @@ def make_clips(
 
 
 def save_clips(clips: dict[str, NDArray[np.uint8]], path: Path) -> str:
-    """Write atomically (temp file, fsync, rename); return the file's sha256."""
+    """Write an .npz atomically (temp file, fsync, rename); return the file's sha256.
+
+    The zip entries carry a fixed timestamp, so the same clips give the same bytes:
+    a re-run, or a run resumed after a kill, reproduces the checksum exactly.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **clips)
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in sorted(clips):
+                buffer = io.BytesIO()
+                np.save(buffer, clips[name], allow_pickle=False)
+                entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, buffer.getvalue())
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -171,5 +183,5 @@ def save_clips(clips: dict[str, NDArray[np.uint8]], path: Path) -> str:
 
 
 def load_clips(path: Path) -> dict[str, NDArray[np.uint8]]:
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}

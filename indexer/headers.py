@@ -16,7 +16,7 @@ import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import get_decoder
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
 
 from indexer.errors import IngestFailure
@@ -170,8 +170,13 @@ def _check_pixels(ds: Dataset, source: Source, frames: int) -> str:
                     "truncated",
                     f"Pixel Data holds {length} bytes, {expected} expected for the image size",
                 )
-    decoder = get_decoder(UID(syntax)) if syntax not in NATIVE else None
-    if syntax not in NATIVE and (decoder is None or not decoder.is_available):
+    if syntax in NATIVE:
+        return syntax
+    try:
+        decoder = get_decoder(UID(syntax))
+    except NotImplementedError:
+        decoder = None
+    if decoder is None or not decoder.is_available:
         needs = "; ".join(decoder.missing_dependencies) if decoder else "no known decoder"
         raise IngestFailure(
             "unsupported_transfer_syntax",

@@ -86,7 +86,7 @@ def map_study(task: StudyTask) -> StudyResult:
         if not g.mixed_orientation
     ]
     views = classify(infos)
-    for uid, group in groups.items():
+    for uid in groups:
         views.setdefault(uid, "other")  # several orientations in one series: a localizer
     failures: list[tuple[str, str, str]] = []
     chosen: dict[str, tuple[SeriesGroup, Any]] = {}

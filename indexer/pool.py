@@ -52,8 +52,7 @@ def run_supervised(
     yield from _run_batches(fn, batches, workers, timeout, retry)
     # Items of batches that crashed or hung: one by one, so the culprit is isolated.
     for item in retry:
-        for result in _run_batches(fn, [[item]], 1, timeout, None):
-            yield result
+        yield from _run_batches(fn, [[item]], 1, timeout, None)
 
 
 def _run_batches(

@@ -132,22 +132,22 @@ def run_index(
     if progress:
         progress(done, summary.studies)
     loop_start, write_before = time.perf_counter(), summary.seconds.get("write", 0.0)
-    for task, result in run_supervised(
+    for task, mapped in run_supervised(
         map_study, tasks, workers=options.workers, timeout=STUDY_TIMEOUT_S
     ):
         stale = None
         with _timed(summary, "write"), transaction(factory) as session:
-            if isinstance(result, IngestFailure):
+            if isinstance(mapped, IngestFailure):
                 record_error(
                     session,
                     task.instances[0].source.key,
-                    result.error_type,
-                    f"study could not be processed: {result.message}",
+                    mapped.error_type,
+                    f"study could not be processed: {mapped.message}",
                 )
-                summary.errors[result.error_type] += 1
+                summary.errors[mapped.error_type] += 1
             else:
-                stale = write_study(session, result, options.secret, options.keep_identifiers)
-                summary.errors.update(error_type for _, error_type, _ in result.failures)
+                stale = write_study(session, mapped, options.secret, options.keep_identifiers)
+                summary.errors.update(error_type for _, error_type, _ in mapped.failures)
                 summary.studies_written += 1
         if stale:  # only after the commit: the catalog no longer points at it
             (options.home / stale).unlink(missing_ok=True)

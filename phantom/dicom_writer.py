@@ -459,9 +459,10 @@ def _write_enhanced(
     ds.file_meta = _file_meta(ENHANCED_MR_IMAGE, sop_uid, ExplicitVRLittleEndian)
     ds.PixelData = stored.reshape(slices * phases, rows, cols).tobytes()
     if spec.rle:
+        frames = stored.reshape(slices * phases, rows, cols)
         ds.compress(
             RLELossless,
-            stored.reshape(slices * phases, rows, cols),
+            frames[0] if len(frames) == 1 else frames,  # one frame is passed as 2-D
             encoding_plugin="pylibjpeg",
             generate_instance_uid=False,
         )
