@@ -115,12 +115,15 @@ def _link_reports_to(session: Session, study: Study) -> None:
 
 def upsert_reports(session: Session, records: list[ReportRecord]) -> tuple[int, int]:
     """Insert new reports, update changed ones, link them; return (linked, unmatched)."""
-    by_uid = dict(session.execute(select(Study.study_uid, Study.id)).tuples().all())
-    by_accession = dict(
-        session.execute(select(Study.accession, Study.id).where(Study.accession.is_not(None)))
-        .tuples()
-        .all()
-    )
+    by_uid: dict[str, int] = {
+        uid: id_ for uid, id_ in session.execute(select(Study.study_uid, Study.id))
+    }
+    by_accession: dict[str, int] = {
+        acc: id_
+        for acc, id_ in session.execute(
+            select(Study.accession, Study.id).where(Study.accession.is_not(None))
+        )
+    }
     linked = unmatched = 0
     for record in records:
         impression, found = extract_impression(record.text)

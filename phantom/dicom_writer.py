@@ -459,10 +459,10 @@ def _write_enhanced(
     ds.file_meta = _file_meta(ENHANCED_MR_IMAGE, sop_uid, ExplicitVRLittleEndian)
     ds.PixelData = stored.reshape(slices * phases, rows, cols).tobytes()
     if spec.rle:
-        frames = stored.reshape(slices * phases, rows, cols)
+        pixels = stored.reshape(slices * phases, rows, cols)
         ds.compress(
             RLELossless,
-            frames[0] if len(frames) == 1 else frames,  # one frame is passed as 2-D
+            pixels[0] if len(pixels) == 1 else pixels,  # one frame is passed as 2-D
             encoding_plugin="pylibjpeg",
             generate_instance_uid=False,
         )
