@@ -118,7 +118,7 @@ def upsert_reports(session: Session, records: list[ReportRecord]) -> tuple[int, 
     by_uid: dict[str, int] = {
         uid: id_ for uid, id_ in session.execute(select(Study.study_uid, Study.id))
     }
-    by_accession: dict[str, int] = {
+    by_accession: dict[str | None, int] = {
         acc: id_
         for acc, id_ in session.execute(
             select(Study.accession, Study.id).where(Study.accession.is_not(None))
