@@ -114,9 +114,7 @@ def _age(ds: Dataset) -> int | None:
     return None
 
 
-def _sniff(source: Source) -> None:
-    with source.open() as fh:
-        head = fh.read(132)
+def _sniff(head: bytes) -> None:
     if not head:
         raise IngestFailure("empty", "the file is empty (0 bytes)")
     for magic, what in MAGIC.items():
@@ -127,6 +125,8 @@ def _sniff(source: Source) -> None:
 def _parse(source: Source) -> Dataset:
     try:
         with source.open() as fh:
+            _sniff(fh.read(132))
+            fh.seek(0)
             return pydicom.dcmread(fh, defer_size="2 KB")
     except InvalidDicomError:
         raise IngestFailure(
@@ -249,7 +249,6 @@ def _frames(ds: Dataset, source: Source, count: int) -> list[Frame]:
 
 def read_instance(source: Source) -> Instance:
     """Parse and validate one file's header; raise ``IngestFailure`` when it is unusable."""
-    _sniff(source)
     ds = _parse(source)
     try:
         study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
