@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import pydicom  # noqa: E402
-from hardware import hardware  # noqa: E402
+import pydicom
+from hardware import hardware
 
-from catalog.db import make_engine  # noqa: E402
-from catalog.schema import upgrade  # noqa: E402
-from indexer.headers import read_instance  # noqa: E402
-from indexer.runner import IndexOptions, run_index  # noqa: E402
-from indexer.sources import discover  # noqa: E402
-from phantom.archive import generate  # noqa: E402
+from catalog.db import make_engine
+from catalog.schema import upgrade
+from indexer.headers import read_instance
+from indexer.runner import IndexOptions, run_index
+from indexer.sources import discover
+from phantom.archive import generate
 
 
 def main() -> None:
@@ -59,22 +59,28 @@ def main() -> None:
         upgrade(engine)
         options = IndexOptions(home=root / "home", secret=b"s" * 32, workers=args.workers)
         start = time.perf_counter()
-        summary = run_index(engine, [root / "archive" / "dicom"], root / "archive/reports.jsonl",
-                            options)
+        summary = run_index(
+            engine, [root / "archive" / "dicom"], root / "archive/reports.jsonl", options
+        )
         seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({
-        "benchmark": "indexer",
-        "studies": args.studies,
-        "files": summary.files,
-        "files_parsed_per_second_per_core_full_decode": round(decode_rate),
-        "files_validated_per_second_per_core_header_only": round(header_rate),
-        "studies_ingested_per_second": round(summary.studies / seconds, 2),
-        "workers": args.workers,
-        "seconds_by_stage": summary.as_dict()["seconds_by_stage"],
-        "peak_worker_rss_mib": round(peak_kib / 1024, 1),
-        "hardware": hardware(),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "indexer",
+                "studies": args.studies,
+                "files": summary.files,
+                "files_parsed_per_second_per_core_full_decode": round(decode_rate),
+                "files_validated_per_second_per_core_header_only": round(header_rate),
+                "studies_ingested_per_second": round(summary.studies / seconds, 2),
+                "workers": args.workers,
+                "seconds_by_stage": summary.as_dict()["seconds_by_stage"],
+                "peak_worker_rss_mib": round(peak_kib / 1024, 1),
+                "hardware": hardware(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Any
 import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
 
@@ -132,7 +132,7 @@ def _parse(source: Source) -> Dataset:
         raise IngestFailure(
             "not_dicom", "no DICOM preamble/prefix and no DICOM header; not a DICOM file"
         ) from None
-    except (EOFError, struct.error):
+    except (EOFError, struct.error, BytesLengthException):
         raise IngestFailure("truncated", "the file ends inside the DICOM header") from None
     except RecursionError:
         raise IngestFailure("malformed", "sequences nested too deeply to parse") from None
@@ -146,10 +146,11 @@ def _check_pixels(ds: Dataset, source: Source, frames: int) -> str:
     syntax = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2"))
     if "PixelData" not in ds:
         raise IngestFailure("no_pixel_data", "the file has no Pixel Data element")
-    element = ds.get_item("PixelData")
+    element = ds.get_item("PixelData", keep_deferred=True)
     length = getattr(element, "length", None)
     offset = getattr(element, "value_tell", None)
-    if length is not None and offset is not None and length != 0xFFFFFFFF:
+    deflated = syntax == "1.2.840.10008.1.2.1.99"  # offsets refer to the inflated stream
+    if length is not None and offset is not None and length != 0xFFFFFFFF and not deflated:
         if offset + length > source.size:
             raise IngestFailure(
                 "truncated",
@@ -250,6 +251,16 @@ def _frames(ds: Dataset, source: Source, count: int) -> list[Frame]:
 def read_instance(source: Source) -> Instance:
     """Parse and validate one file's header; raise ``IngestFailure`` when it is unusable."""
     ds = _parse(source)
+    try:
+        return _instance(ds, source)
+    except (ValueError, TypeError, BytesLengthException, EOFError, struct.error) as exc:
+        # pydicom converts values lazily: a corrupt value surfaces only when read.
+        raise IngestFailure(
+            "malformed", f"an element value cannot be read ({type(exc).__name__})"
+        ) from None
+
+
+def _instance(ds: Dataset, source: Source) -> Instance:
     try:
         study_uid, series_uid = str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID)
         sop_uid = str(ds.SOPInstanceUID)

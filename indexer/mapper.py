@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.clips import ClipConfig, make_clips, save_clips
+from cmrclip.clipfile import save_clips
+from indexer.clips import ClipConfig, make_clips
 from indexer.errors import IngestFailure
 from indexer.headers import Instance
 from indexer.series import SeriesGroup, group_series, load_pixels

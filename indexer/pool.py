@@ -26,6 +26,10 @@ def _run_batch(fn: Callable[[T], R], items: Sequence[T]) -> list[R | IngestFailu
             out.append(fn(item))
         except IngestFailure as failure:
             out.append(failure)
+        except Exception as exc:  # a bug or an unforeseen input: this item only
+            out.append(
+                IngestFailure("crash", f"unexpected {type(exc).__name__} while processing it")
+            )
     return out
 
 

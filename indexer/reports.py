@@ -13,8 +13,8 @@ from indexer.errors import IndexingError
 # A heading that opens the summary section, as readers write it across institutions.
 _IMPRESSION = re.compile(
     r"^[ \t]*(?:final\s+)?(impressions?|conclusions?|summary|opinion|interpretation)"
-    r"[ \t]*[:.\-]*[ \t]*$|^[ \t]*(?:final\s+)?(impressions?|conclusions?|summary|opinion)"
-    r"[ \t]*[:\-][ \t]*(?=\S)",
+    r"[ \t]*[:.\-]*[ \t]*\r?$|^[ \t]*(?:final\s+)?(impressions?|conclusions?|summary|opinion)"
+    r"[ \t]*[:\-]+[ \t]*(?=\S)",
     re.IGNORECASE | re.MULTILINE,
 )
 # A heading that starts another section after the impression.

