@@ -106,16 +106,17 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> CMRCLIP:
             f"{path / WEIGHTS} cannot be read ({type(exc).__name__}); the file "
             "is missing or corrupted: retrain or restore it"
         ) from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [
-        k for k in missing if not (meta.get("text_frozen") and k.startswith("text.transformer."))
-    ]
-    if missing or unexpected:
-        raise ModelError(
-            f"{path} does not match its config ({len(missing)} missing, "
-            f"{len(unexpected)} unexpected tensors); it was written by another "
-            "model configuration"
-        )
+    foreign = ModelError(
+        f"{path} does not match its config: it was written by another model configuration "
+        "or edited; retrain or restore it"
+    )
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError:  # tensor shapes differ from what the config builds
+        raise foreign from None
+    frozen = bool(meta.get("text_frozen"))
+    if unexpected or [k for k in missing if not (frozen and k.startswith("text.transformer."))]:
+        raise foreign
     return model.to(device).eval()
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from cmrsearch.errors import CmrSearchError
+from cmrsearch.errors import CmrSearchError, ConfigError
 from cmrsearch.settings import Settings, load_settings
 
 log = logging.getLogger("cmrsearch")
@@ -147,6 +147,85 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 3 if args.strict and errors else 0
 
 
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    import torch
+
+    from trainer.data import load_pairs
+    from trainer.loop import TrainConfig, train
+    from trainer.register import register
+
+    engine = open_catalog(settings)
+    torch.set_num_threads(os.cpu_count() or 1)
+    config = TrainConfig(
+        model=args.config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device or settings.device,
+    )
+    pairs = load_pairs(engine, settings.ensure_home())
+    log.info(
+        "training on %d studies with reports (%s config, %d epochs)",
+        len(pairs),
+        config.model,
+        config.epochs,
+    )
+
+    def progress(record: dict[str, float]) -> None:
+        if not args.json:
+            print(
+                f"epoch {record['epoch']:3d}  loss {record['loss']:.3f}  "
+                f"val R@1 {record.get('val_recall_at_1', float('nan')):.2f}  "
+                f"MRR {record.get('val_mrr', float('nan')):.2f}  {record['seconds']} s",
+                file=sys.stderr,
+            )
+
+    result = train(pairs, args.out, config, progress)
+    best = args.out / "best"
+    result["model_version"] = register(
+        engine, best, {"training": {k: v for k, v in result.items() if k != "history"}}
+    )
+    result["checkpoint"] = str(best)
+    emit(
+        args,
+        result,
+        [
+            f"model {result['model_version']} -> {best} "
+            f"(best validation MRR {result['best_val_mrr']:.3f}); "
+            f"use it with CMRSEARCH_MODEL={best}"
+        ],
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from trainer.evaluate import evaluate
+
+    checkpoint = args.model or settings.model
+    if checkpoint is None:
+        raise ConfigError("no model to evaluate: pass --model DIR or set CMRSEARCH_MODEL")
+    engine = open_catalog(settings)
+    report = evaluate(
+        engine, settings.ensure_home(), checkpoint, args.labels, args.out, seed=args.seed
+    )
+    if args.register:
+        from trainer.register import register
+
+        register(
+            engine,
+            checkpoint,
+            {"evaluation": {k: report["model"][k] for k in ("mean_auc", "zero_shot")}},
+        )
+    lines = [
+        f"mean zero-shot AUC {cohort}: model {report['model']['mean_auc'][cohort]:.3f}, "
+        f"untrained {report['untrained']['mean_auc'][cohort]:.3f}, image statistic "
+        f"{report['image_statistic']['mean_auc'][cohort]:.3f}"
+        for cohort in report["cohorts"]
+    ]
+    emit(args, report, lines)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmrsearch", description="Semantic search for cardiac MRI archives."
@@ -203,6 +282,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--json", action="store_true", help="print the summary as JSON")
     index.set_defaults(handler=cmd_index)
+
+    train = commands.add_parser("train", help="train the CMR-CLIP model on the catalog")
+    train.add_argument("--out", type=Path, required=True, help="output directory")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument(
+        "--config",
+        choices=["tiny", "small", "base"],
+        default="tiny",
+        help="model size: tiny (CPU default), small, base (GPU)",
+    )
+    train.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default=None, help="default: CMRSEARCH_DEVICE"
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--json", action="store_true", help="print the summary as JSON")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="zero-shot, few-shot and retrieval metrics")
+    evaluate.add_argument(
+        "--labels",
+        type=Path,
+        action="append",
+        required=True,
+        help="labels.jsonl of the training and held-out archives (repeat)",
+    )
+    evaluate.add_argument("--model", type=Path, help="checkpoint (default: CMRSEARCH_MODEL)")
+    evaluate.add_argument("--out", type=Path, help="write evaluation.json/.md and ROC plots")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument(
+        "--no-register",
+        dest="register",
+        action="store_false",
+        help="do not store the numbers on the model version",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(handler=cmd_evaluate)
 
     status = commands.add_parser("status", help="what the archive holds")
     status.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from cmrclip.clipfile import load_clips
 from cmrsearch.errors import CmrSearchError
 
 Clips = dict[str, NDArray[np.uint8]]
+TRAIN_STUDIES = "train_studies.json"  # beside a checkpoint: the studies it learned from
 
 
 class TrainingDataError(CmrSearchError):
@@ -94,3 +96,13 @@ def impression_groups(impressions: list[str]) -> NDArray[np.int64]:
         key = " ".join(_PUNCT.sub(" ", _NUMBERS.sub(" ", text.lower())).split())
         out.append(keys.setdefault(key, len(keys)))
     return np.array(out, dtype=np.int64)
+
+
+def write_train_studies(checkpoint: Path, pairs: list[Pair]) -> None:
+    """Evaluation must know which studies a model saw (thresholds come only from them)."""
+    (checkpoint / TRAIN_STUDIES).write_text(json.dumps(sorted(p.study_uid for p in pairs)))
+
+
+def read_train_studies(checkpoint: Path) -> set[str]:
+    path = checkpoint / TRAIN_STUDIES
+    return set(json.loads(path.read_text())) if path.is_file() else set()

@@ -1,0 +1,117 @@
+"""The model library: shapes and masking, the loss on hand-checked cases, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cmrclip.checkpoint import load_checkpoint, save_checkpoint, version_id
+from cmrclip.config import CONFIGS, ModelConfig
+from cmrclip.errors import ModelError
+from cmrclip.loss import ClipLoss
+from cmrclip.model import CMRCLIP, collate
+from cmrsearch.vocabulary import CLIP_VIEWS
+
+
+@pytest.fixture(scope="module")
+def model() -> CMRCLIP:
+    torch.manual_seed(0)
+    return CMRCLIP(CONFIGS["tiny"]).eval()
+
+
+def study(rng: np.random.Generator, views: tuple[str, ...] = CLIP_VIEWS) -> dict[str, np.ndarray]:
+    return {
+        v: rng.integers(0, 255, (1 if v == "lge" else 16, 64, 64), dtype=np.uint8) for v in views
+    }
+
+
+def test_embeddings_are_normalised_and_missing_views_are_masked(model: CMRCLIP) -> None:
+    rng = np.random.default_rng(0)
+    full = study(rng)
+    sax_only = {k: v for k, v in full.items() if k.startswith("sax")}
+    vectors, per_view, mask = model.encode_video([full, sax_only])
+    assert vectors.shape == (2, model.config.embed_dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert per_view.shape == (2, len(CLIP_VIEWS), model.config.embed_dim)
+    assert mask[0].all() and mask[1].tolist() == [v.startswith("sax") for v in CLIP_VIEWS]
+    # Masked, not zero-filled: a study's vector ignores what its missing views would hold.
+    alone, _, _ = model.encode_video([sax_only])
+    assert np.allclose(alone[0], vectors[1], atol=1e-5)
+
+
+def test_collate_keeps_views_apart(model: CMRCLIP) -> None:
+    rng = np.random.default_rng(1)
+    clips, mask = collate(
+        [study(rng, ("sax_mid", "lge")), study(rng, ("4ch",))], torch.device("cpu")
+    )
+    assert clips["lge"].shape == (2, 1, 64, 64) and clips["4ch"].shape == (2, 16, 64, 64)
+    assert mask.sum().item() == 3
+
+
+def test_text_embeddings_come_from_the_packaged_minilm(model: CMRCLIP) -> None:
+    a, b, c = model.encode_text(
+        ["Dilated left ventricle.", "The left ventricle is dilated.", "No pericardial effusion."]
+    )
+    assert np.isclose(np.linalg.norm(a), 1, atol=1e-5)
+    features = model.text.features(
+        ["Dilated left ventricle.", "The left ventricle is dilated.", "No pericardial effusion."]
+    )
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(features[0], features[1], dim=0) > cos(features[0], features[2], dim=0)
+
+
+def test_loss_matches_the_formula_and_treats_duplicates_as_positives() -> None:
+    loss = ClipLoss()
+    scale = torch.tensor(10.0)
+    expected = -math.log(math.exp(10) / (math.exp(10) + 2))
+    assert loss(torch.eye(3), torch.eye(3), scale).item() == pytest.approx(expected, rel=1e-3)
+
+    # Studies 0 and 1 are two normal studies with near-identical reports ("LVEF 62%" vs
+    # "LVEF 65%"): slightly different text vectors, one group. A model that maps both studies
+    # to the same point is right; plain InfoNCE still pulls each toward its own wording.
+    text = torch.nn.functional.normalize(
+        torch.tensor([[1.0, 0.1, 0], [1.0, -0.1, 0], [0, 0, 1.0]]), dim=1
+    )
+
+    def gradient(groups: torch.Tensor | None) -> torch.Tensor:
+        video = torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [0, 0, 1.0]], requires_grad=True)
+        loss(video, text, scale, groups).backward()
+        assert video.grad is not None
+        return video.grad[:2]
+
+    assert gradient(None).norm() > 0.3
+    assert gradient(torch.tensor([0, 0, 1])).norm() < 0.05 * gradient(None).norm()
+
+
+def test_checkpoint_round_trip_is_exact(model: CMRCLIP, tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    studies = [study(rng) for _ in range(3)]
+    vid = save_checkpoint(model, tmp_path / "ckpt")
+    assert vid == version_id(tmp_path / "ckpt") and len(vid) == 16
+    assert (tmp_path / "ckpt" / "tokenizer" / "tokenizer.json").is_file()
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert np.array_equal(model.encode_video(studies)[0], loaded.encode_video(studies)[0])
+    assert np.array_equal(
+        model.encode_text(["apical aneurysm"]), loaded.encode_text(["apical aneurysm"])
+    )
+
+
+def test_corrupted_or_foreign_checkpoints_are_refused(model: CMRCLIP, tmp_path: Path) -> None:
+    path = tmp_path / "ckpt"
+    save_checkpoint(model, path)
+    with pytest.raises(ModelError, match="not a cmr-search checkpoint"):
+        load_checkpoint(tmp_path)
+    (path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="corrupted"):
+        load_checkpoint(path)
+    save_checkpoint(model, path)
+    meta = json.loads((path / "config.json").read_text())
+    meta["model"] = ModelConfig(name="other", embed_dim=128).to_dict()
+    (path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="another model configuration"):
+        load_checkpoint(path)

@@ -1,0 +1,267 @@
+"""Contrastive training: a function and a small state dataclass (open_clip, nanoGPT).
+
+AdamW with the temperature in the optimiser, linear warmup then cosine decay,
+gradient clipping, AMP on CUDA, a checkpoint every epoch with resume, a seed that
+fixes data order and augmentation, metrics to a JSONL log. Under ``torchrun`` each
+process takes its shard of every batch and negatives are all-gathered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from cmrclip.checkpoint import save_checkpoint
+from cmrclip.config import CONFIGS
+from cmrclip.loss import ClipLoss
+from cmrclip.metrics import retrieval_metrics
+from cmrclip.model import CMRCLIP, collate
+from trainer.augment import augment
+from trainer.data import Pair, impression_groups, split_by_patient, write_train_studies
+
+STATE_FILE = "train_state.pt"
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tiny"
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.1
+    grad_clip: float = 1.0
+    val_fraction: float = 0.15
+    seed: int = 0
+    device: str = "auto"
+    view_dropout: float = 0.2
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    step: int = 0
+    best_val: float = -1.0  # -1.0: nothing saved yet
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from cmrclip.errors import ModelError
+
+        raise ModelError(
+            "CMRSEARCH_DEVICE/--device is cuda but no CUDA GPU is visible; use --device cpu"
+        )
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def lr_at(step: int, total: int, config: TrainConfig) -> float:
+    warmup = max(1, int(config.warmup_fraction * total))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _param_groups(model: CMRCLIP, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        # Norms, biases, embeddings and the temperature are not shrunk toward zero.
+        if param.ndim < 2 or "embedding" in name or name == "logit_scale" or "query" in name:
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def _gather(x: Tensor) -> Tensor:
+    """All-gather with gradients, so every process sees the whole batch's negatives."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x), dim=0)  # type: ignore[no-untyped-call]
+
+
+def _rank() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def train(
+    pairs: list[Pair],
+    out: Path,
+    config: TrainConfig,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train on ``pairs``; write the best checkpoint to ``out``; return a summary."""
+    rank, world = _rank()
+    device = resolve_device(config.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    seed_everything(config.seed)
+    train_pairs, val_pairs = split_by_patient(pairs, config.val_fraction, config.seed)
+    model = CMRCLIP(CONFIGS[config.model]).to(device)
+    loss_fn = ClipLoss()
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    texts = [p.impression for p in train_pairs]
+    groups = torch.from_numpy(impression_groups(texts))
+    with torch.no_grad():  # a frozen text tower is run once per impression, not per step
+        text_features = model.text.features(texts) if model.text.frozen else None
+    steps_per_epoch = max(1, len(train_pairs) // config.batch_size)
+    total = steps_per_epoch * config.epochs
+    state = _resume(out, model, optimizer, scaler)
+    ddp_video = model.video
+    if world > 1:
+        ddp_video = torch.nn.parallel.DistributedDataParallel(  # type: ignore[assignment]
+            model.video, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    log = (out / "train_log.jsonl").open("a") if rank == 0 else None
+    started = time.perf_counter()
+    while state.epoch < config.epochs:
+        model.train()
+        order = np.random.default_rng([config.seed, state.epoch]).permutation(len(train_pairs))
+        aug_rng = np.random.default_rng([config.seed, state.epoch, 1])
+        losses = []
+        for s in range(steps_per_epoch):
+            batch = order[s * config.batch_size : (s + 1) * config.batch_size]
+            mine = batch[rank::world]  # this process's shard of the global batch
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(state.step, total, config)
+            studies = [augment(train_pairs[i].clips, aug_rng, config.view_dropout) for i in batch]
+            studies = [studies[j] for j in range(rank, len(batch), world)]
+            clips, mask = collate(studies, device, model.config.video.views)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                video, _ = ddp_video(clips, mask)
+                video = torch.nn.functional.normalize(video.float(), dim=-1)
+                if text_features is not None:
+                    text = model.text_embeddings(features=text_features[mine].to(device))
+                else:
+                    text = model.text_embeddings([texts[i] for i in mine])
+                gathered = np.concatenate([batch[r::world] for r in range(world)])
+                loss = loss_fn(
+                    _gather(video),
+                    _gather(text.float()),
+                    model.scale(),
+                    groups[gathered].to(device),
+                )
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            state.step += 1
+            losses.append(float(loss.detach()))
+        state.epoch += 1
+        record = {
+            "epoch": state.epoch,
+            "step": state.step,
+            "loss": float(np.mean(losses)),
+            "lr": lr_at(state.step, total, config),
+            "temperature": 1 / float(model.scale().detach()),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        if val_pairs:
+            record.update(validate(model, val_pairs))
+        state.history.append(record)
+        if rank == 0:
+            assert log is not None
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            score = record.get("val_mrr", float("nan"))
+            if not math.isfinite(score):  # no validation patients: lowest loss wins
+                score = -record["loss"]
+            meta = {"train": asdict(config), **record}
+            if state.best_val == -1.0 or score > state.best_val:
+                state.best_val = score
+                save_checkpoint(model, out / "best", meta)
+                write_train_studies(out / "best", train_pairs)
+            save_checkpoint(model, out / "last", meta)
+            write_train_studies(out / "last", train_pairs)
+            _save_state(out, state, optimizer, scaler)
+        if progress:
+            progress(record)
+    if log is not None:
+        log.close()
+    return {
+        "epochs": state.epoch,
+        "steps": state.step,
+        "train_studies": len(train_pairs),
+        "val_studies": len(val_pairs),
+        "best_val_mrr": state.best_val,
+        "history": state.history,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+@torch.no_grad()
+def validate(model: CMRCLIP, pairs: list[Pair]) -> dict[str, float]:
+    """Study<->report retrieval on held-out patients; identical reports count as hits."""
+    videos, _, _ = model.encode_video([p.clips for p in pairs])
+    texts = model.encode_text([p.impression for p in pairs])
+    groups = impression_groups([p.impression for p in pairs])
+    metrics = retrieval_metrics(videos, texts, groups=groups)
+    model.train()
+    return {f"val_{k.replace('@', '_at_')}": float(v) for k, v in metrics.items()}
+
+
+def _save_state(
+    out: Path, state: TrainState, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+) -> None:
+    tmp = out / f".{STATE_FILE}.tmp"
+    torch.save(
+        {
+            "state": asdict(state),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+        },
+        tmp,
+    )
+    tmp.replace(out / STATE_FILE)
+
+
+def _resume(
+    out: Path, model: CMRCLIP, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+) -> TrainState:
+    """Continue from ``out/last`` when a previous run left its state there."""
+    from safetensors.torch import load_file
+
+    path = out / STATE_FILE
+    if not path.is_file() or not (out / "last" / "model.safetensors").is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        return TrainState()
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    weights = load_file(str(out / "last" / "model.safetensors"))
+    model.load_state_dict(weights, strict=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    scaler.load_state_dict(saved["scaler"])
+    return TrainState(**saved["state"])
