@@ -54,7 +54,7 @@ def test_collate_keeps_views_apart(model: CMRCLIP) -> None:
 
 
 def test_text_embeddings_come_from_the_packaged_minilm(model: CMRCLIP) -> None:
-    a, b, c = model.encode_text(
+    a, _b, _c = model.encode_text(
         ["Dilated left ventricle.", "The left ventricle is dilated.", "No pericardial effusion."]
     )
     assert np.isclose(np.linalg.norm(a), 1, atol=1e-5)

@@ -1,0 +1,152 @@
+"""`cmrsearch train` and `cmrsearch evaluate` end to end on a tiny phantom, on CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from catalog.db import make_engine, session_factory
+from catalog.models import ModelVersion
+from cmrclip.checkpoint import load_checkpoint, version_id
+from cmrsearch.cli import main
+from phantom.archive import generate
+from trainer.data import impression_groups, read_train_studies
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("train-archives")
+    generate(root / "train", 14, seed=31, style="internal", workers=2, size="small")
+    generate(root / "held", 6, seed=32, style="external", workers=2, size="small")
+    return {"train": root / "train", "held": root / "held"}
+
+
+def index(archive: Path) -> None:
+    assert (
+        main(
+            [
+                "index",
+                str(archive / "dicom"),
+                "--reports",
+                str(archive / "reports.jsonl"),
+                "--workers",
+                "2",
+            ]
+        )
+        == 0
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_resume_register_and_evaluate(
+    cmr_env: Path,
+    database_url: str,
+    archives: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["db", "upgrade"]) == 0
+    index(archives["train"])
+    capsys.readouterr()
+    out = tmp_path / "model"
+    first = run(capsys, "train", "--out", str(out), "--epochs", "2", "--batch-size", "6")
+    best = out / "best"
+    assert first["epochs"] == 2 and first["model_version"] == version_id(best)
+    assert {"model.safetensors", "config.json", "tokenizer", "train_studies.json"} <= {
+        p.name for p in best.iterdir()
+    }
+    assert len(read_train_studies(best)) == first["train_studies"]
+    load_checkpoint(best)  # rebuilt from the directory alone
+
+    # Resume: a longer run continues from epoch 2 instead of starting over.
+    resumed = run(capsys, "train", "--out", str(out), "--epochs", "3", "--batch-size", "6")
+    assert resumed["epochs"] == 3
+    epochs = [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+    engine = make_engine(database_url)
+    with session_factory(engine)() as s:
+        ids = set(s.scalars(select(ModelVersion.id)))
+    assert first["model_version"] in ids
+
+    # Evaluation: the external archive is held out (new patients, other style).
+    index(archives["held"])
+    capsys.readouterr()
+    report_dir = tmp_path / "eval"
+    report = run(
+        capsys,
+        "evaluate",
+        "--model",
+        str(best),
+        "--out",
+        str(report_dir),
+        "--labels",
+        str(archives["train"] / "labels.jsonl"),
+        "--labels",
+        str(archives["held"] / "labels.jsonl"),
+    )
+    cohorts = report["cohorts"]
+    assert isinstance(cohorts, dict) and cohorts["external"] == 6
+    # The training run's validation patients are held out too: the internal cohort.
+    assert cohorts["internal"] == 14 - int(first["train_studies"])  # type: ignore[call-overload]
+    for name in ("model", "untrained", "image_statistic"):
+        assert "external" in report[name]["mean_auc"]  # type: ignore[index]
+    assert (report_dir / "evaluation.md").read_text().startswith("Training studies")
+    assert (report_dir / "roc_external.png").stat().st_size > 1000
+    assert (report_dir / "few_shot.png").stat().st_size > 1000
+    with session_factory(engine)() as s:
+        row = s.get(ModelVersion, first["model_version"])
+        assert row is not None and row.metrics and "evaluation" in row.metrics
+    engine.dispose()
+
+
+def test_training_is_deterministic_for_a_seed(
+    cmr_env: Path,
+    archives: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["db", "upgrade"]) == 0
+    index(archives["train"])
+    capsys.readouterr()
+    losses = []
+    for name in ("a", "b"):
+        result = run(
+            capsys,
+            "train",
+            "--out",
+            str(tmp_path / name),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "6",
+            "--seed",
+            "7",
+        )
+        losses.append(result["history"][0]["loss"])  # type: ignore[index]
+    assert losses[0] == losses[1]
+
+
+def test_train_on_an_empty_catalog_says_what_to_do(
+    cmr_env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["db", "upgrade"]) == 0
+    code = main(["train", "--out", str(tmp_path / "m"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "cmrsearch index" in err and "Traceback" not in err
+
+
+def test_near_identical_impressions_share_a_group() -> None:
+    groups = impression_groups(
+        ["Normal study. LVEF 62%.", "normal study, LVEF 65 %", "Dilated LV. LVEF 30%."]
+    )
+    assert groups[0] == groups[1] != groups[2]
