@@ -211,11 +211,14 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.register:
         from trainer.register import register
 
-        register(
-            engine,
-            checkpoint,
-            {"evaluation": {k: report["model"][k] for k in ("mean_auc", "zero_shot")}},
-        )
+        zero = report["model"]["zero_shot"]
+        thresholds = {f: v["threshold"] for f, v in zero.items()}
+        evaluation = {
+            "mean_auc": report["model"]["mean_auc"],
+            "zero_shot": zero,
+            "thresholds": thresholds,
+        }
+        register(engine, checkpoint, {"evaluation": evaluation})
     lines = [
         f"mean zero-shot AUC {cohort}: model {report['model']['mean_auc'][cohort]:.3f}, "
         f"untrained {report['untrained']['mean_auc'][cohort]:.3f}, image statistic "
@@ -223,6 +226,127 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         for cohort in report["cohorts"]
     ]
     emit(args, report, lines)
+    return 0
+
+
+def _checkpoint(args: argparse.Namespace, settings: Settings) -> Path:
+    checkpoint = getattr(args, "model", None) or settings.model
+    if checkpoint is None:
+        raise ConfigError(
+            "no model given: pass --model DIR or set CMRSEARCH_MODEL to a "
+            "checkpoint written by `cmrsearch train`"
+        )
+    return Path(checkpoint)
+
+
+def _device(settings: Settings) -> str:
+    import torch
+
+    if settings.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return settings.device
+
+
+def open_search(args: argparse.Namespace, settings: Settings) -> Any:
+    from search.engine import SearchEngine
+
+    return SearchEngine(
+        open_catalog(settings),
+        settings.ensure_home(),
+        _checkpoint(args, settings),
+        _device(settings),
+    )
+
+
+def cmd_embed(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from cmrclip.checkpoint import load_checkpoint
+    from search.embed import embed_catalog, ensure_model_version
+    from search.store import open_index
+
+    engine = open_catalog(settings)
+    checkpoint = _checkpoint(args, settings)
+    home = settings.ensure_home()
+    version = ensure_model_version(engine, checkpoint)
+    model = load_checkpoint(checkpoint, _device(settings))
+    bar = tqdm(unit="study", file=sys.stderr, disable=args.json or not sys.stderr.isatty())
+
+    def progress(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    result = embed_catalog(engine, home, model, version, progress=progress)
+    bar.close()
+    index = open_index(engine, home, version, "study")
+    result["index"] = {"kind": index.kind, "vectors": index.ntotal} if index else None
+    emit(
+        args,
+        result,
+        [
+            f"{result['studies_embedded']} studies embedded with model {version}; "
+            f"index: {result['index']}"
+        ],
+    )
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from search.filters import parse_filters
+
+    return parse_filters(args.filter or [])
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_search(args, settings)
+    result = engine.search(
+        args.text, k=args.k, offset=args.offset, filters=_filters(args), view=args.view
+    ).as_dict()
+    lines = [result["message"]] if result["message"] else []
+    lines += [
+        f"{h['score']:.3f}  {h['study_uid']}  {h['study_date']}  {h['best_sentence']}"
+        for h in result["hits"]
+    ]
+    emit(args, result, lines)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace, settings: Settings) -> int:
+    result = (
+        open_search(args, settings)
+        .similar(args.study_uid, k=args.k, exclude_same_patient=args.other_patients)
+        .as_dict()
+    )
+    emit(
+        args,
+        result,
+        [f"{h['score']:.3f}  {h['study_uid']}  {h['impression']}" for h in result["hits"]],
+    )
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
+    result = open_search(args, settings).classify(args.study_uid)
+    emit(
+        args,
+        {"study_uid": args.study_uid, "findings": result},
+        [f"{name:34s} {v['probability']:.2f}" for name, v in result.items()],
+    )
+    return 0
+
+
+def cmd_cohort(args: argparse.Namespace, settings: Settings) -> int:
+    from search.engine import export_cohort
+
+    hits = open_search(args, settings).cohort(
+        args.text,
+        findings=args.finding,
+        min_score=args.min_score,
+        top=args.top,
+        filters=_filters(args),
+    )
+    path = export_cohort(hits, args.out)
+    emit(args, {"studies": len(hits), "csv": str(path)}, [f"{len(hits)} studies -> {path}"])
     return 0
 
 
@@ -319,6 +443,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    embed = commands.add_parser("embed", help="embed studies with the model; update the index")
+    embed.add_argument("--model", type=Path, help="checkpoint (default: CMRSEARCH_MODEL)")
+    embed.add_argument("--json", action="store_true", help="print the result as JSON")
+    embed.set_defaults(handler=cmd_embed)
+
+    def query_options(p: argparse.ArgumentParser, k: int = 10) -> None:
+        p.add_argument("--k", type=int, default=k, help=f"results (default {k})")
+        p.add_argument("--model", type=Path, help="checkpoint (default: CMRSEARCH_MODEL)")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    search = commands.add_parser("search", help="find studies matching a text")
+    search.add_argument("text")
+    query_options(search)
+    search.add_argument("--offset", type=int, default=0, help="skip this many (pagination)")
+    search.add_argument(
+        "--view",
+        default="study",
+        help="search one view's vectors (e.g. lge, 4ch); default: whole study",
+    )
+    search.add_argument(
+        "--filter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="date_from, date_to, manufacturer, institution, field_strength, "
+        "sex, age_min, age_max, views, has_lge, patient",
+    )
+    search.set_defaults(handler=cmd_search)
+
+    similar = commands.add_parser("similar", help="studies similar to a study")
+    similar.add_argument("study_uid")
+    query_options(similar)
+    similar.add_argument(
+        "--other-patients", action="store_true", help="leave out the query patient's other studies"
+    )
+    similar.set_defaults(handler=cmd_similar)
+
+    classify = commands.add_parser("classify", help="zero-shot finding probabilities")
+    classify.add_argument("study_uid")
+    classify.add_argument("--model", type=Path, help="checkpoint (default: CMRSEARCH_MODEL)")
+    classify.add_argument("--json", action="store_true", help="print the result as JSON")
+    classify.set_defaults(handler=cmd_classify)
+
+    cohort = commands.add_parser("cohort", help="a study list by text or findings, as CSV")
+    cohort.add_argument("text", nargs="?")
+    cohort.add_argument("--finding", action="append", help="vocabulary finding (repeat)")
+    limit = cohort.add_mutually_exclusive_group()
+    limit.add_argument("--min-score", type=float)
+    limit.add_argument("--top", type=int)
+    cohort.add_argument("--filter", action="append", metavar="KEY=VALUE")
+    cohort.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    cohort.add_argument("--model", type=Path, help="checkpoint (default: CMRSEARCH_MODEL)")
+    cohort.add_argument("--json", action="store_true", help="print the result as JSON")
+    cohort.set_defaults(handler=cmd_cohort)
 
     status = commands.add_parser("status", help="what the archive holds")
     status.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -118,6 +118,7 @@ def _zero_shot(
         out[finding] = {
             name: _binary(scores[idx], y[idx], threshold) for name, idx in cohorts.items()
         }
+        out[finding]["threshold"] = threshold  # chosen on training studies only
     return out
 
 

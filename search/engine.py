@@ -1,0 +1,383 @@
+"""`SearchEngine`: text -> studies, study -> studies, zero-shot findings, cohorts.
+
+Resources (model, indexes) are loaded once and shared by threads: indexes are only
+read after loading, search parameters travel with each query, and the catalog is
+read through short-lived sessions with bound parameters.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import selectinload
+
+from catalog.db import session_factory
+from catalog.models import Embedding, ModelVersion, Study
+from cmrclip.checkpoint import load_checkpoint
+from cmrclip.metrics import zero_shot_scores
+from cmrclip.prompts import PROMPTS
+from cmrsearch.errors import CmrSearchError
+from cmrsearch.vocabulary import FINDINGS
+from search.embed import STUDY, ensure_model_version
+from search.filters import Filters, allowed_study_ids
+from search.index import VectorIndex
+from search.store import open_index
+
+MAX_QUERY_CHARS = 2000
+MAX_K = 1000
+# Off-topic queries: the best score they reach on this archive is the confidence floor.
+OFF_TOPIC = (
+    "weather forecast for tomorrow",
+    "fractured left radius on x-ray",
+    "invoice number and payment terms",
+    "recipe for tomato soup",
+    "knee MRI with meniscal tear",
+    "a cat sitting on a keyboard",
+)
+_SENTENCE = re.compile(r"(?<=[.;])\s+|\n+")
+
+
+class SearchError(CmrSearchError):
+    """A query the engine cannot answer as asked."""
+
+
+@dataclass
+class Hit:
+    study_uid: str
+    score: float
+    accession: str | None
+    patient: str | None
+    study_date: str | None
+    institution: str | None
+    manufacturer: str | None
+    field_strength: float | None
+    views: list[str]
+    impression: str | None
+    best_sentence: str | None = None
+
+
+@dataclass
+class Result:
+    query: str
+    hits: list[Hit]
+    confident: bool
+    floor: float
+    offset: int
+    k: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["message"] = None if self.confident else "no confident match"
+        return out
+
+
+class SearchEngine:
+    def __init__(
+        self,
+        engine: Engine,
+        home: Path,
+        checkpoint: Path,
+        device: str = "cpu",
+        index_kind: str = "auto",
+    ) -> None:
+        self.catalog = engine
+        self.sessions = session_factory(engine)
+        self.home = home
+        self.model = load_checkpoint(checkpoint, device)
+        self.version = ensure_model_version(engine, checkpoint)
+        self.index_kind = index_kind
+        self._indexes: dict[str, VectorIndex | None] = {}
+        self._lock = threading.Lock()
+        self._floor: float | None = None
+        self._sentences: dict[str, NDArray[np.float32]] = {}
+
+    # ---- resources -----------------------------------------------------------------
+    def index(self, view: str = STUDY) -> VectorIndex | None:
+        with self._lock:
+            if view not in self._indexes:
+                self._indexes[view] = open_index(
+                    self.catalog, self.home, self.version, view, self.index_kind
+                )
+            return self._indexes[view]
+
+    def refresh(self) -> None:
+        """Pick up new or deleted vectors (after `cmrsearch embed` or a deletion)."""
+        with self._lock:
+            self._indexes.clear()
+            self._floor = None
+
+    def floor(self) -> float:
+        if self._floor is None:
+            index = self.index()
+            if index is None:
+                return 1.0
+            scores, _ = index.search(self.model.encode_text(list(OFF_TOPIC)), 1)
+            self._floor = float(np.max(scores[:, 0]))
+        return self._floor
+
+    # ---- queries -------------------------------------------------------------------
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        offset: int = 0,
+        filters: Filters | None = None,
+        view: str = STUDY,
+    ) -> Result:
+        text = _check_text(text)
+        k, offset = _check_k(k), max(int(offset), 0)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        query = self.model.encode_text([text])
+        timings["encode"] = time.perf_counter() - start
+        hits, best = self._nearest(query, k + offset, filters or Filters(), view, timings)
+        floor = self.floor()
+        page = hits[offset : offset + k]
+        start = time.perf_counter()
+        results = self._describe(page, query[0])
+        timings["catalog"] = timings.get("catalog", 0.0) + time.perf_counter() - start
+        return Result(
+            text,
+            results,
+            best >= floor,
+            floor,
+            offset,
+            k,
+            {k_: round(v, 4) for k_, v in timings.items()},
+        )
+
+    def similar(
+        self,
+        study_uid: str,
+        k: int = 10,
+        exclude_same_patient: bool = False,
+        filters: Filters | None = None,
+    ) -> Result:
+        k = _check_k(k)
+        with self.sessions() as session:
+            study = session.scalars(select(Study).where(Study.study_uid == study_uid)).first()
+            if study is None:
+                raise SearchError(f"no study with UID {study_uid[:64]!r} in the catalog")
+            vector = session.scalars(
+                select(Embedding.vector).where(
+                    Embedding.study_id == study.id,
+                    Embedding.model_version_id == self.version,
+                    Embedding.view == STUDY,
+                )
+            ).first()
+            excluded = {study.id}
+            if exclude_same_patient and study.patient_id is not None:
+                excluded |= set(
+                    session.scalars(select(Study.id).where(Study.patient_id == study.patient_id))
+                )
+        if vector is None:
+            raise SearchError(
+                f"study {study_uid[:64]} has no vector for model {self.version}; "
+                "run `cmrsearch embed`"
+            )
+        query = np.frombuffer(vector, "<f4")[None, :].astype(np.float32)
+        timings: dict[str, float] = {}
+        hits, _ = self._nearest(
+            query, k + len(excluded), filters or Filters(), STUDY, timings, excluded
+        )
+        return Result(study_uid, self._describe(hits[:k], None), True, self.floor(), 0, k, timings)
+
+    def classify(self, study_uid: str) -> dict[str, dict[str, float]]:
+        """Zero-shot probability per finding, with the thresholds chosen in evaluation."""
+        with self.sessions() as session:
+            study_id = session.scalars(select(Study.id).where(Study.study_uid == study_uid)).first()
+            if study_id is None:
+                raise SearchError(f"no study with UID {study_uid[:64]!r} in the catalog")
+            vector = session.scalars(
+                select(Embedding.vector).where(
+                    Embedding.study_id == study_id,
+                    Embedding.model_version_id == self.version,
+                    Embedding.view == STUDY,
+                )
+            ).first()
+            metrics = (
+                session.get(ModelVersion, self.version).metrics  # type: ignore[union-attr]
+                or {}
+            )
+        if vector is None:
+            raise SearchError(f"study {study_uid[:64]} has no vector yet; run `cmrsearch embed`")
+        thresholds = metrics.get("evaluation", {}).get("thresholds", {})
+        study = np.frombuffer(vector, "<f4")[None, :]
+        out = {}
+        for finding in FINDINGS:
+            pos, neg = self._prompt_vectors(finding)
+            score = float(zero_shot_scores(study, pos, neg)[0])
+            threshold = float(thresholds.get(finding, 0.0))
+            # A logistic around the evaluation threshold: 0.5 exactly at the cut.
+            probability = 1.0 / (1.0 + np.exp(-(score - threshold) * 40.0))
+            out[finding] = {
+                "probability": round(float(probability), 4),
+                "score": round(score, 4),
+                "threshold": round(threshold, 4),
+            }
+        return out
+
+    def cohort(
+        self,
+        text: str | None = None,
+        findings: list[str] | None = None,
+        min_score: float | None = None,
+        top: int | None = None,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
+        if not text and not findings:
+            raise SearchError("a cohort needs a query text or findings")
+        unknown = [f for f in findings or [] if f not in FINDINGS]
+        if unknown:
+            raise SearchError(f"unknown finding {unknown[0]!r}; use {', '.join(FINDINGS)}")
+        query_text = (
+            _check_text(text) if text else " ".join(PROMPTS[f][0][0] for f in findings or [])
+        )
+        index = self.index()
+        limit = min(top or MAX_K, MAX_K, index.ntotal if index else 0)
+        if limit == 0:
+            return []
+        query = self.model.encode_text([query_text])
+        hits, _ = self._nearest(query, limit, filters or Filters(), STUDY, {})
+        if min_score is not None:
+            hits = [h for h in hits if h[1] >= min_score]
+        return self._describe(hits, query[0])
+
+    # ---- internals -----------------------------------------------------------------
+    def _nearest(
+        self,
+        query: NDArray[np.float32],
+        n: int,
+        filters: Filters,
+        view: str,
+        timings: dict[str, float],
+        excluded: set[int] | None = None,
+    ) -> tuple[list[tuple[int, float]], float]:
+        start = time.perf_counter()
+        with self.sessions() as session:
+            allowed = allowed_study_ids(session, filters)
+        if excluded and allowed is not None:
+            allowed -= excluded  # else dropped after the search; the caller over-fetches
+        timings["catalog"] = time.perf_counter() - start
+        index = self.index(view)
+        if index is None or n == 0 or (allowed is not None and not allowed):
+            return [], -1.0
+        start = time.perf_counter()
+        ids_allowed = np.fromiter(allowed, np.int64) if allowed is not None else None
+        scores, ids = index.search(query, min(n, index.ntotal), allowed_ids=ids_allowed)
+        timings["ann"] = time.perf_counter() - start
+        hits = [
+            (int(i), float(s))
+            for i, s in zip(ids[0], scores[0], strict=True)
+            if i >= 0 and (not excluded or int(i) not in excluded)
+        ]
+        return hits, (hits[0][1] if hits else -1.0)
+
+    def _describe(
+        self, hits: list[tuple[int, float]], query: NDArray[np.float32] | None
+    ) -> list[Hit]:
+        if not hits:
+            return []
+        ids = [h[0] for h in hits]
+        with self.sessions() as session:
+            studies = {
+                s.id: s
+                for s in session.scalars(
+                    select(Study)
+                    .where(Study.id.in_(ids))
+                    .options(
+                        selectinload(Study.series),
+                        selectinload(Study.patient),
+                        selectinload(Study.report),
+                    )
+                )
+            }
+            out = [self._hit(studies[i], score, query) for i, score in hits if i in studies]
+        return out
+
+    def _hit(self, study: Study, score: float, query: NDArray[np.float32] | None) -> Hit:
+        impression = study.report.impression if study.report else None
+        return Hit(
+            study_uid=study.study_uid,
+            score=round(score, 4),
+            accession=study.accession,
+            patient=study.patient.pseudo_id if study.patient else None,
+            study_date=study.study_date.isoformat() if study.study_date else None,
+            institution=study.institution,
+            manufacturer=study.manufacturer,
+            field_strength=study.field_strength,
+            views=sorted({s.view for s in study.series if s.view != "other"}),
+            impression=impression,
+            best_sentence=self._best_sentence(impression, query)
+            if impression is not None and query is not None
+            else None,
+        )
+
+    def _best_sentence(self, impression: str, query: NDArray[np.float32]) -> str | None:
+        sentences = [s.strip() for s in _SENTENCE.split(impression) if len(s.strip()) > 3]
+        if not sentences:
+            return None
+        missing = [s for s in sentences if s not in self._sentences]
+        if missing:  # sentences repeat across reports: encode each once
+            for s, v in zip(missing, self.model.encode_text(missing), strict=True):
+                self._sentences[s] = v
+        scores = [float(self._sentences[s] @ query) for s in sentences]
+        return sentences[int(np.argmax(scores))]
+
+    def _prompt_vectors(self, finding: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        pos, neg = PROMPTS[finding]
+        return self.model.encode_text(list(pos)), self.model.encode_text(list(neg))
+
+
+def _check_text(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise SearchError("the query text is empty; type what you are looking for")
+    if len(text) > MAX_QUERY_CHARS:
+        raise SearchError(
+            f"the query is {len(text)} characters long; keep it under {MAX_QUERY_CHARS}"
+        )
+    return text
+
+
+def _check_k(k: int) -> int:
+    if not 1 <= int(k) <= MAX_K:
+        raise SearchError(f"k={k} is out of range; ask for 1 to {MAX_K} results")
+    return int(k)
+
+
+def export_cohort(hits: list[Hit], path: Path) -> Path:
+    """CSV: study UID, accession, pseudonymous patient, date, score, matched sentence."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["study_uid", "accession", "patient", "study_date", "score", "matched_sentence"]
+        )
+        for h in hits:
+            writer.writerow(
+                [
+                    h.study_uid,
+                    h.accession,
+                    h.patient,
+                    h.study_date,
+                    f"{h.score:.4f}",
+                    _csv_safe(h.best_sentence or ""),
+                ]
+            )
+    return path
+
+
+def _csv_safe(text: str) -> str:
+    # A cell starting with = + - @ runs as a formula in spreadsheets: neutralise it.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
