@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,11 @@ BACKENDS = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database that exists for this test only."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+@contextmanager
+def fresh_database(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of an empty database that exists inside this block only."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'catalog.sqlite'}"
         return
     server = normalise_url(POSTGRES_URL)
     name = f"cmrsearch_test_{uuid.uuid4().hex[:12]}"
@@ -47,6 +48,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     eng = make_engine(database_url)
@@ -54,16 +61,19 @@ def engine(database_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture
-def cmr_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
-    """Point CMRSEARCH_* at a private HOME and database; return HOME."""
-    home = tmp_path / "home"
+def point_at(monkeypatch: pytest.MonkeyPatch, home: Path, database_url: str) -> Path:
     for key in list(os.environ):
         if key.startswith("CMRSEARCH_") and key != "CMRSEARCH_TEST_DATABASE_URL":
             monkeypatch.delenv(key)
     monkeypatch.setenv("CMRSEARCH_HOME", str(home))
     monkeypatch.setenv("CMRSEARCH_DATABASE_URL", database_url)
     return home
+
+
+@pytest.fixture
+def cmr_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str) -> Path:
+    """Point CMRSEARCH_* at a private HOME and database; return HOME."""
+    return point_at(monkeypatch, tmp_path / "home", database_url)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
