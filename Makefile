@@ -15,9 +15,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -e ".[dev]"
 	touch $@
 
+CMR := $(VENV)/bin/cmrsearch
+DEMO := var/demo
+
+# Synthetic archive -> catalog -> trained model -> vectors -> a search; re-runs reuse each step.
 demo: setup
-	$(VENV)/bin/cmrsearch db upgrade
-	$(VENV)/bin/cmrsearch status
+	$(CMR) db upgrade
+	test -f $(DEMO)/archive/phantom.json || \
+		$(CMR) phantom $(DEMO)/archive --studies 120 --seed 0 --force
+	$(CMR) index $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports.jsonl
+	test -f $(DEMO)/model/best/model.safetensors || \
+		$(CMR) train --out $(DEMO)/model --epochs 20 --seed 0
+	$(CMR) embed --model $(DEMO)/model/best
+	$(CMR) search "dilated left ventricle with severely impaired function" \
+		--model $(DEMO)/model/best --k 5
+	$(CMR) status
 
 lint: setup
 	$(PY) -m ruff check .

@@ -139,6 +139,6 @@ def test_invalid_setting_is_named(
 
 def test_subcommands_not_built_yet_are_not_offered(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["search", "apical aneurysm"])
+        main(["serve", "--port", "8501"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err

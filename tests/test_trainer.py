@@ -102,7 +102,7 @@ def test_train_resume_register_and_evaluate(
     assert (report_dir / "roc_external.png").stat().st_size > 1000
     assert (report_dir / "few_shot.png").stat().st_size > 1000
     with session_factory(engine)() as s:
-        row = s.get(ModelVersion, first["model_version"])
+        row = s.get(ModelVersion, version_id(best))  # the resumed run may have a new best
         assert row is not None and row.metrics and "evaluation" in row.metrics
     engine.dispose()
 

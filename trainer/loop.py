@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -124,7 +123,7 @@ def train(
     rank, world = _rank()
     device = resolve_device(config.device)
     if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        device = torch.device("cuda", rank % torch.cuda.device_count())  # one GPU per process
     seed_everything(config.seed)
     train_pairs, val_pairs = split_by_patient(pairs, config.val_fraction, config.seed)
     model = CMRCLIP(CONFIGS[config.model]).to(device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,5 +24,16 @@ def register(engine: Engine, checkpoint: Path, metrics: dict[str, Any] | None = 
             session.add(row)
         row.checkpoint_path = str(checkpoint.resolve())
         if metrics is not None:
-            row.metrics = {**(row.metrics or {}), **metrics}
+            row.metrics = {**(row.metrics or {}), **_json_safe(metrics)}
     return vid
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (an AUC with one class absent) are not JSON: store null."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
