@@ -112,13 +112,23 @@ def _zero_shot(
     for finding in FINDINGS:
         pos, neg = enc.prompts[finding]
         scores = zero_shot_scores(enc.studies, pos, neg)
-        y = truth[finding]
-        train_ok = y[train].any() and (~y[train]).any()
-        threshold = best_threshold(scores[train], y[train]) if train_ok else 0.0
-        out[finding] = {
-            name: _binary(scores[idx], y[idx], threshold) for name, idx in cohorts.items()
-        }
-        out[finding]["threshold"] = threshold  # chosen on training studies only
+        out[finding] = _per_cohort(scores, truth[finding], train, cohorts)
+    return out
+
+
+def _per_cohort(
+    scores: NDArray[np.float64],
+    y: NDArray[np.bool_],
+    train: NDArray[np.intp],
+    cohorts: dict[str, NDArray[np.intp]],
+) -> dict[str, Any]:
+    """Metrics per held-out cohort at the threshold chosen on training studies only."""
+    train_ok = y[train].any() and (~y[train]).any()
+    threshold = best_threshold(scores[train], y[train]) if train_ok else 0.0
+    out: dict[str, Any] = {
+        name: _binary(scores[idx], y[idx], threshold) for name, idx in cohorts.items()
+    }
+    out["threshold"] = threshold
     return out
 
 
@@ -207,10 +217,7 @@ def _statistic_zero_shot(
                 if a == a and a > best_auc:
                     best, sign, best_auc = j, s, a
         scores = sign * features[:, best].astype(np.float64)
-        threshold = best_threshold(scores[train], y[train])
-        out[finding] = {
-            name: _binary(scores[idx], y[idx], threshold) for name, idx in cohorts.items()
-        }
+        out[finding] = _per_cohort(scores, y, train, cohorts)
     return out
 
 
