@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import faiss
 from hardware import hardware
 
-from search.index import VectorIndex
+from search.index import VectorIndex, default_ef_search, default_nlist, default_nprobe
 
 K = 10
 RECALL_TARGET = 0.95
 SWEEP = {
-    "hnsw": ("ef_search", [64, 128, 256, 512, 1024, 2048]),
-    "ivf": ("nprobe", [16, 32, 64, 128, 256, 512, 1024, 2048]),
+    "hnsw": ("ef_search", [64, 128, 256, 512, 1024, 2048, 4096]),
+    "ivf": ("nprobe", [16, 32, 64, 128, 256, 512, 1024]),
 }
 
 
@@ -127,6 +127,11 @@ def bench_size(n: int, dim: int, n_queries: int, data: str) -> dict[str, Any]:
     return {
         "n": n,
         "kind": index.kind,
+        "default_params": (
+            {"ef_search": default_ef_search(K)}
+            if index.kind == "hnsw"
+            else {"nlist": default_nlist(n), "nprobe": default_nprobe(default_nlist(n))}
+        ),
         "build_seconds": round(build_s, 2),
         "query_p50_ms": round(float(np.percentile(latency, 50)), 3),
         "query_p99_ms": round(float(np.percentile(latency, 99)), 3),

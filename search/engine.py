@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import selectinload
 
 from catalog.db import session_factory
-from catalog.models import Embedding, ModelVersion, Study
+from catalog.models import Embedding, ModelVersion, Report, Study
 from cmrclip.checkpoint import load_checkpoint
 from cmrclip.metrics import zero_shot_scores
 from cmrclip.prompts import PROMPTS
@@ -33,8 +34,10 @@ from search.index import VectorIndex
 from search.store import open_index
 
 MAX_QUERY_CHARS = 2000
+MAX_CALIBRATION_REPORTS = 20000
+CONFIDENCE_MARGIN = 0.05
 MAX_K = 1000
-# Off-topic queries: the best score they reach on this archive is the confidence floor.
+# Off-topic queries: how close they come to the archive's reports sets the confidence floor.
 OFF_TOPIC = (
     "weather forecast for tomorrow",
     "fractured left radius on x-ray",
@@ -99,6 +102,7 @@ class SearchEngine:
         self._indexes: dict[str, VectorIndex | None] = {}
         self._lock = threading.Lock()
         self._floor: float | None = None
+        self._reports: NDArray[np.float32] | None = None
         self._sentences: dict[str, NDArray[np.float32]] = {}
 
     # ---- resources -----------------------------------------------------------------
@@ -115,15 +119,53 @@ class SearchEngine:
         with self._lock:
             self._indexes.clear()
             self._floor = None
+            self._reports = None
+
+    def report_vectors(self) -> NDArray[np.float32]:
+        """Sentence vectors of the archive's distinct impressions (once per engine)."""
+        with self._lock:
+            if self._reports is None:
+                with self.sessions() as session:
+                    texts = list(
+                        session.scalars(
+                            select(Report.impression).distinct().limit(MAX_CALIBRATION_REPORTS)
+                        )
+                    )
+                self._reports = self._sentence_space(texts)
+            return self._reports
+
+    def _sentence_space(self, texts: list[str]) -> NDArray[np.float32]:
+        """The text encoder's own sentence embedding (before the learned projection): the
+        space where "is this about the same thing" is best answered."""
+        if not texts:
+            return np.zeros((0, self.model.text.width), np.float32)
+        with torch.no_grad():
+            parts = [
+                torch.nn.functional.normalize(self.model.text.features(texts[i : i + 256]), dim=-1)
+                .float()
+                .cpu()
+                .numpy()
+                for i in range(0, len(texts), 256)
+            ]
+        return np.concatenate(parts)
 
     def floor(self) -> float:
+        """How close off-topic text comes to any report of this archive: a query must come
+        closer to be a confident match. Text against text, so it holds however well the
+        video tower is trained."""
         if self._floor is None:
-            index = self.index()
-            if index is None:
+            reports = self.report_vectors()
+            if len(reports) == 0:
                 return 1.0
-            scores, _ = index.search(self.model.encode_text(list(OFF_TOPIC)), 1)
-            self._floor = float(np.max(scores[:, 0]))
+            off_topic = self._sentence_space(list(OFF_TOPIC)) @ reports.T
+            self._floor = float(off_topic.max()) + CONFIDENCE_MARGIN
         return self._floor
+
+    def confident(self, text: str) -> bool:
+        reports = self.report_vectors()
+        if not len(reports):
+            return False
+        return float((reports @ self._sentence_space([text])[0]).max()) >= self.floor()
 
     # ---- queries -------------------------------------------------------------------
     def search(
@@ -140,21 +182,15 @@ class SearchEngine:
         start = time.perf_counter()
         query = self.model.encode_text([text])
         timings["encode"] = time.perf_counter() - start
-        hits, best = self._nearest(query, k + offset, filters or Filters(), view, timings)
-        floor = self.floor()
-        page = hits[offset : offset + k]
+        hits, _ = self._nearest(query, k + offset, filters or Filters(), view, timings)
         start = time.perf_counter()
-        results = self._describe(page, query[0])
+        confident = self.confident(text)
+        timings["encode"] += time.perf_counter() - start
+        start = time.perf_counter()
+        results = self._describe(hits[offset : offset + k], query[0])
         timings["catalog"] = timings.get("catalog", 0.0) + time.perf_counter() - start
-        return Result(
-            text,
-            results,
-            best >= floor,
-            floor,
-            offset,
-            k,
-            {k_: round(v, 4) for k_, v in timings.items()},
-        )
+        seconds = {name: round(value, 4) for name, value in timings.items()}
+        return Result(text, results, confident, self.floor(), offset, k, seconds)
 
     def similar(
         self,
