@@ -141,7 +141,9 @@ def test_filters_restrict_without_starving(searchable: SearchEngine, archive: Pa
 def test_off_topic_queries_say_no_confident_match(searchable: SearchEngine) -> None:
     # Calibrated on the archive's own reports, in the text encoder's sentence space.
     assert not searchable.search("weather forecast for the weekend", k=3).confident
-    assert searchable.search("recipe for apple pie", k=3).as_dict()["message"] == "no confident match"
+    assert (
+        searchable.search("recipe for apple pie", k=3).as_dict()["message"] == "no confident match"
+    )
     assert searchable.search("pericardial effusion", k=3).confident
 
 
