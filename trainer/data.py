@@ -70,8 +70,12 @@ def split_by_patient(
         digest = hashlib.sha256(f"{seed}:{patient}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
 
-    train = [p for p in pairs if bucket(p.patient) >= val_fraction]
-    val = [p for p in pairs if bucket(p.patient) < val_fraction]
+    cut = val_fraction
+    patients = sorted({p.patient for p in pairs}, key=bucket)
+    if val_fraction > 0 and len(patients) >= 5 and bucket(patients[0]) >= cut:
+        cut = bucket(patients[0]) + 1e-12  # a small archive still gets one validation patient
+    train = [p for p in pairs if bucket(p.patient) >= cut]
+    val = [p for p in pairs if bucket(p.patient) < cut]
     if not train:
         raise TrainingDataError(
             f"all {len(pairs)} studies fell into validation; index more "
