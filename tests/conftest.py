@@ -90,3 +90,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     finally:
         probe.dispose()
+
+
+def index_phantom(archive: Path) -> None:
+    """`cmrsearch index` a phantom archive with its reports (into the configured catalog)."""
+    from cmrsearch.cli import main
+
+    argv = ["index", str(archive / "dicom"), "--reports", str(archive / "reports.jsonl")]
+    assert main([*argv, "--workers", "2"]) == 0

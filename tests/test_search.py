@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import BACKENDS, fresh_database, point_at
+from conftest import BACKENDS, fresh_database, index_phantom, point_at
 from sqlalchemy import func, select
 
 from catalog.db import make_engine, session_factory, transaction
@@ -59,19 +59,7 @@ def searchable(
     with fresh_database(request.param, folder) as url, pytest.MonkeyPatch.context() as mp:
         home = point_at(mp, folder / "home", url)
         assert main(["db", "upgrade"]) == 0
-        assert (
-            main(
-                [
-                    "index",
-                    str(archive / "dicom"),
-                    "--reports",
-                    str(archive / "reports.jsonl"),
-                    "--workers",
-                    "2",
-                ]
-            )
-            == 0
-        )
+        index_phantom(archive)
         assert main(["embed", "--model", str(checkpoint)]) == 0
         engine = make_engine(url)
         yield SearchEngine(engine, home, checkpoint)

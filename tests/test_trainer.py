@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import index_phantom
 from sqlalchemy import select
 
 from catalog.db import make_engine, session_factory
@@ -24,22 +25,6 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"train": root / "train", "held": root / "held"}
 
 
-def index(archive: Path) -> None:
-    assert (
-        main(
-            [
-                "index",
-                str(archive / "dicom"),
-                "--reports",
-                str(archive / "reports.jsonl"),
-                "--workers",
-                "2",
-            ]
-        )
-        == 0
-    )
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
     assert main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -53,7 +38,7 @@ def test_train_resume_register_and_evaluate(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["db", "upgrade"]) == 0
-    index(archives["train"])
+    index_phantom(archives["train"])
     capsys.readouterr()
     out = tmp_path / "model"
     first = run(capsys, "train", "--out", str(out), "--epochs", "2", "--batch-size", "6")
@@ -77,7 +62,7 @@ def test_train_resume_register_and_evaluate(
     assert first["model_version"] in ids
 
     # Evaluation: the external archive is held out (new patients, other style).
-    index(archives["held"])
+    index_phantom(archives["held"])
     capsys.readouterr()
     report_dir = tmp_path / "eval"
     report = run(
@@ -114,7 +99,7 @@ def test_training_is_deterministic_for_a_seed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["db", "upgrade"]) == 0
-    index(archives["train"])
+    index_phantom(archives["train"])
     capsys.readouterr()
     losses = []
     for name in ("a", "b"):
