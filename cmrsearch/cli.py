@@ -350,6 +350,44 @@ def cmd_cohort(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from cmrsearch.serve import check_access, exec_streamlit
+
+    open_catalog(settings)
+    check_access(settings)
+    if settings.model is None:
+        log.warning("CMRSEARCH_MODEL is not set: the UI will show the archive but not search")
+    print(f"cmr-search UI on http://{args.host}:{args.port}", file=sys.stderr)
+    return exec_streamlit(args.host, args.port)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cmrsearch.demo import run_demo
+
+    return run_demo(args, settings, main)
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from cmrsearch.accounts import add_user
+
+    path = args.users or settings.resolved_users_file
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ; run the command again")
+    replaced = add_user(path, args.name, password)
+    emit(
+        args,
+        {"user": args.name, "users_file": str(path), "replaced": replaced},
+        [f"{'updated' if replaced else 'added'} {args.name} in {path}"],
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmrsearch", description="Semantic search for cardiac MRI archives."
@@ -497,6 +535,30 @@ def build_parser() -> argparse.ArgumentParser:
     cohort.add_argument("--model", type=Path, help="checkpoint (default: CMRSEARCH_MODEL)")
     cohort.add_argument("--json", action="store_true", help="print the result as JSON")
     cohort.set_defaults(handler=cmd_cohort)
+
+    serve = commands.add_parser("serve", help="start the web UI (Streamlit)")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.set_defaults(handler=cmd_serve)
+
+    demo = commands.add_parser(
+        "demo", help="phantom archive -> index -> train -> embed -> UI, reusing what exists"
+    )
+    demo.add_argument("--studies", type=int, default=200, help="phantom archive size")
+    demo.add_argument("--epochs", type=int, default=20, help="training epochs of the demo model")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--port", type=int, default=8501)
+    demo.add_argument("--no-serve", action="store_true", help="stop before starting the UI")
+    demo.set_defaults(handler=cmd_demo)
+
+    user = commands.add_parser("user", help="UI accounts")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    add = user_commands.add_parser("add", help="add an account or change its password")
+    add.add_argument("name")
+    add.add_argument("--users", type=Path, help="users file (default: CMRSEARCH_USERS_FILE)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--json", action="store_true", help="print the result as JSON")
+    add.set_defaults(handler=cmd_user_add)
 
     status = commands.add_parser("status", help="what the archive holds")
     status.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -37,12 +37,23 @@ class Settings(BaseSettings):
     store_identifiers: bool = Field(
         default=False, description="keep real patient names/IDs in the catalog (off by default)"
     )
+    users_file: Path | None = Field(
+        default=None,
+        description="UI accounts (`cmrsearch user add`); default: HOME/users when it exists",
+    )
+    open_access: bool = Field(
+        default=False, description="UI without login, for a local demo only (off by default)"
+    )
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'catalog.sqlite').resolve()}"
+
+    @property
+    def resolved_users_file(self) -> Path:
+        return self.users_file or self.home / "users"
 
     def ensure_home(self) -> Path:
         """Create HOME if needed and prove it is writable; return its absolute path."""
@@ -81,6 +92,13 @@ class Settings(BaseSettings):
         if not value:
             raise ConfigError(f"{path} is empty; delete it or set CMRSEARCH_SECRET")
         return value
+
+
+def environment_with(**overrides: str) -> dict[str, str]:
+    """This process's environment plus CMRSEARCH_* overrides, for a child process."""
+    env = dict(os.environ)
+    env.update({f"CMRSEARCH_{key.upper()}": value for key, value in overrides.items()})
+    return env
 
 
 def load_settings() -> Settings:

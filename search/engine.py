@@ -8,6 +8,7 @@ read through short-lived sessions with bound parameters.
 from __future__ import annotations
 
 import csv
+import io
 import re
 import threading
 import time
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from catalog.db import session_factory
 from catalog.models import Embedding, ModelVersion, Report, Study
@@ -32,6 +33,7 @@ from search.embed import STUDY, ensure_model_version
 from search.filters import Filters, allowed_study_ids
 from search.index import VectorIndex
 from search.store import open_index
+from search.studies import Cine, StudyDetail, load_cines, study_detail
 
 MAX_QUERY_CHARS = 2000
 MAX_CALIBRATION_REPORTS = 20000
@@ -66,6 +68,7 @@ class Hit:
     views: list[str]
     impression: str | None
     best_sentence: str | None = None
+    best_view: str | None = None  # the cine view whose own vector is nearest the query
 
 
 @dataclass
@@ -104,6 +107,7 @@ class SearchEngine:
         self._floor: float | None = None
         self._reports: NDArray[np.float32] | None = None
         self._sentences: dict[str, NDArray[np.float32]] = {}
+        self._prompts: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
 
     # ---- resources -----------------------------------------------------------------
     def index(self, view: str = STUDY) -> VectorIndex | None:
@@ -231,36 +235,45 @@ class SearchEngine:
     def classify(self, study_uid: str) -> dict[str, dict[str, float]]:
         """Zero-shot probability per finding, with the thresholds chosen in evaluation."""
         with self.sessions() as session:
-            study_id = session.scalars(select(Study.id).where(Study.study_uid == study_uid)).first()
-            if study_id is None:
+            if session.scalar(select(Study.id).where(Study.study_uid == study_uid)) is None:
                 raise SearchError(f"no study with UID {study_uid[:64]!r} in the catalog")
-            vector = session.scalars(
-                select(Embedding.vector).where(
-                    Embedding.study_id == study_id,
+        found = self.classify_many([study_uid])
+        if study_uid not in found:
+            raise SearchError(f"study {study_uid[:64]} has no vector yet; run `cmrsearch embed`")
+        return found[study_uid]
+
+    def classify_many(self, study_uids: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+        """`classify` for many studies in one catalog query; studies without a vector
+        for the active model are left out."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Study.study_uid, Embedding.vector)
+                .join(Embedding, Embedding.study_id == Study.id)
+                .where(
+                    Study.study_uid.in_(study_uids),
                     Embedding.model_version_id == self.version,
                     Embedding.view == STUDY,
                 )
-            ).first()
-            metrics = (
-                session.get(ModelVersion, self.version).metrics  # type: ignore[union-attr]
-                or {}
-            )
-        if vector is None:
-            raise SearchError(f"study {study_uid[:64]} has no vector yet; run `cmrsearch embed`")
+            ).all()
+            version = session.get(ModelVersion, self.version)
+            metrics = (version.metrics if version else None) or {}
+        if not rows:
+            return {}
         thresholds = metrics.get("evaluation", {}).get("thresholds", {})
-        study = np.frombuffer(vector, "<f4")[None, :]
-        out = {}
+        vectors = np.stack([np.frombuffer(v, "<f4") for _, v in rows])
+        out: dict[str, dict[str, dict[str, float]]] = {uid: {} for uid, _ in rows}
         for finding in FINDINGS:
             pos, neg = self._prompt_vectors(finding)
-            score = float(zero_shot_scores(study, pos, neg)[0])
+            scores = zero_shot_scores(vectors, pos, neg)
             threshold = float(thresholds.get(finding, 0.0))
             # A logistic around the evaluation threshold: 0.5 exactly at the cut.
-            probability = 1.0 / (1.0 + np.exp(-(score - threshold) * 40.0))
-            out[finding] = {
-                "probability": round(float(probability), 4),
-                "score": round(score, 4),
-                "threshold": round(threshold, 4),
-            }
+            probabilities = 1.0 / (1.0 + np.exp(-(scores - threshold) * 40.0))
+            for (uid, _), score, probability in zip(rows, scores, probabilities, strict=True):
+                out[uid][finding] = {
+                    "probability": round(float(probability), 4),
+                    "score": round(float(score), 4),
+                    "threshold": round(threshold, 4),
+                }
         return out
 
     def cohort(
@@ -288,6 +301,13 @@ class SearchEngine:
         if min_score is not None:
             hits = [h for h in hits if h[1] >= min_score]
         return self._describe(hits, query[0])
+
+    def study(self, study_uid: str) -> StudyDetail:
+        with self.sessions() as session:
+            return study_detail(session, study_uid)
+
+    def cines(self, detail: StudyDetail) -> list[Cine]:
+        return load_cines(self.home, detail)
 
     # ---- internals -----------------------------------------------------------------
     def _nearest(
@@ -338,10 +358,38 @@ class SearchEngine:
                     )
                 )
             }
-            out = [self._hit(studies[i], score, query) for i, score in hits if i in studies]
+            views = self._best_views(session, ids, query) if query is not None else {}
+            out = [
+                self._hit(studies[i], score, query, views.get(i))
+                for i, score in hits
+                if i in studies
+            ]
         return out
 
-    def _hit(self, study: Study, score: float, query: NDArray[np.float32] | None) -> Hit:
+    def _best_views(
+        self, session: Session, study_ids: list[int], query: NDArray[np.float32]
+    ) -> dict[int, str]:
+        best: dict[int, tuple[float, str]] = {}
+        rows = session.execute(
+            select(Embedding.study_id, Embedding.view, Embedding.vector).where(
+                Embedding.study_id.in_(study_ids),
+                Embedding.model_version_id == self.version,
+                Embedding.view != STUDY,
+            )
+        )
+        for study_id, view, vector in rows:
+            score = float(np.frombuffer(vector, "<f4") @ query)
+            if study_id not in best or score > best[study_id][0]:
+                best[study_id] = (score, view)
+        return {study_id: view for study_id, (_, view) in best.items()}
+
+    def _hit(
+        self,
+        study: Study,
+        score: float,
+        query: NDArray[np.float32] | None,
+        best_view: str | None = None,
+    ) -> Hit:
         impression = study.report.impression if study.report else None
         return Hit(
             study_uid=study.study_uid,
@@ -357,6 +405,7 @@ class SearchEngine:
             best_sentence=self._best_sentence(impression, query)
             if impression is not None and query is not None
             else None,
+            best_view=best_view,
         )
 
     def _best_sentence(self, impression: str, query: NDArray[np.float32]) -> str | None:
@@ -371,8 +420,14 @@ class SearchEngine:
         return sentences[int(np.argmax(scores))]
 
     def _prompt_vectors(self, finding: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        pos, neg = PROMPTS[finding]
-        return self.model.encode_text(list(pos)), self.model.encode_text(list(neg))
+        with self._lock:
+            if finding not in self._prompts:
+                pos, neg = PROMPTS[finding]
+                self._prompts[finding] = (
+                    self.model.encode_text(list(pos)),
+                    self.model.encode_text(list(neg)),
+                )
+            return self._prompts[finding]
 
 
 def _check_text(text: str) -> str:
@@ -392,25 +447,32 @@ def _check_k(k: int) -> int:
     return int(k)
 
 
-def export_cohort(hits: list[Hit], path: Path) -> Path:
+CSV_COLUMNS = ("study_uid", "accession", "patient", "study_date", "score", "matched_sentence")
+
+
+def cohort_csv(hits: list[Hit]) -> str:
     """CSV: study UID, accession, pseudonymous patient, date, score, matched sentence."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for h in hits:
+        writer.writerow(
+            [
+                h.study_uid,
+                h.accession,
+                h.patient,
+                h.study_date,
+                f"{h.score:.4f}",
+                _csv_safe(h.best_sentence or ""),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def export_cohort(hits: list[Hit], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(
-            ["study_uid", "accession", "patient", "study_date", "score", "matched_sentence"]
-        )
-        for h in hits:
-            writer.writerow(
-                [
-                    h.study_uid,
-                    h.accession,
-                    h.patient,
-                    h.study_date,
-                    f"{h.score:.4f}",
-                    _csv_safe(h.best_sentence or ""),
-                ]
-            )
+        fh.write(cohort_csv(hits))
     return path
 
 

@@ -1,0 +1,49 @@
+"""Audit trail: who searched, viewed or exported what, and when.
+
+The event is committed before the action it records goes ahead; when it cannot be
+written the action must not happen, so the failure is raised, never swallowed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.models import AuditEvent
+from cmrsearch.errors import CmrSearchError
+
+MAX_DETAIL_CHARS = 2000
+
+
+class AuditError(CmrSearchError):
+    """The audit event could not be stored, so the action was refused."""
+
+
+def record(sessions: sessionmaker[Session], user: str, action: str, **details: Any) -> None:
+    clipped = {
+        key: value[:MAX_DETAIL_CHARS] if isinstance(value, str) else value
+        for key, value in details.items()
+    }
+    try:
+        json.dumps(clipped)
+    except (TypeError, ValueError):
+        raise AuditError(
+            f"the audit details of {action!r} are not JSON (a programming error); "
+            "the action was not performed"
+        ) from None
+    try:
+        with sessions.begin() as session:
+            session.add(AuditEvent(user=user[:128], action=action[:32], details=clipped))
+    except SQLAlchemyError as exc:
+        raise AuditError(
+            f"the audit log could not be written ({type(exc).__name__}), so the {action} was "
+            "not performed; check that the catalog database is reachable"
+        ) from None
+
+
+def recent(session: Session, limit: int = 100) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)))

@@ -1,0 +1,48 @@
+"""Who is using the UI: a login against the users file, or open access when the site
+explicitly configured it for a local demo. No configuration means no access."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catalog import audit
+from cmrsearch.accounts import AccountError, authenticate
+from ui.resources import Resources
+
+OPEN_USER = "local-demo"
+
+
+def current_user(res: Resources) -> str:
+    """The signed-in user's name; renders the login form and stops the script otherwise."""
+    if res.settings.open_access:
+        return OPEN_USER
+    if user := st.session_state.get("user"):
+        return str(user)
+    users_file = res.settings.resolved_users_file
+    if not users_file.exists():
+        st.error(
+            "No accounts are configured. Create one with `cmrsearch user add NAME`, "
+            "or set CMRSEARCH_OPEN_ACCESS=true for a local demo on this machine only."
+        )
+        st.stop()
+    st.title("cmr-search")
+    with st.form("login"):
+        name = st.text_input("User name", key="login_name")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            ok = authenticate(users_file, name.strip(), password)
+        except AccountError as exc:
+            st.error(str(exc))
+            st.stop()
+        if ok:
+            audit.record(res.sessions, name.strip(), "login")
+            st.session_state["user"] = name.strip()
+            st.rerun()
+        st.error("Wrong user name or password.")
+    st.stop()
+
+
+def sign_out() -> None:
+    st.session_state.pop("user", None)

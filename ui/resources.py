@@ -1,0 +1,73 @@
+"""What every session shares, loaded once per server process (`st.cache_resource`):
+settings, the catalog engine and the search engine (model + indexes, thread-safe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.db import make_engine, session_factory
+from catalog.schema import require_head
+from cmrsearch.errors import CmrSearchError
+from cmrsearch.settings import Settings, load_settings
+from search.engine import SearchEngine
+from search.studies import Cine, StudyDetail
+from ui.cine import gif, png
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    home: Path
+    catalog: Engine
+    sessions: sessionmaker[Session]
+    search: SearchEngine | None
+    search_problem: str | None  # why search is unavailable, in one line
+
+
+@st.cache_resource(show_spinner="Loading the catalog, the model and the index…")
+def resources() -> Resources:
+    settings = load_settings()
+    home = settings.ensure_home()
+    catalog = make_engine(settings.resolved_database_url)
+    require_head(catalog)
+    search, problem = None, None
+    if settings.model is None:
+        problem = (
+            "No model is configured: set CMRSEARCH_MODEL to a checkpoint written by "
+            "`cmrsearch train`, then restart `cmrsearch serve`."
+        )
+    else:
+        device = settings.device if settings.device != "auto" else _auto_device()
+        try:
+            search = SearchEngine(catalog, home, settings.model, device)
+        except CmrSearchError as exc:
+            problem = f"The model cannot be loaded: {exc}"
+    return Resources(settings, home, catalog, session_factory(catalog), search, problem)
+
+
+def _auto_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def cine_gif(clip_file: str, view: str, _cine: Cine, size: int) -> bytes:
+    """Encoded once per (cached clip file, view, size): the file name changes whenever
+    the indexer rewrites a study, so a stale image is never served."""
+    return gif(_cine.frames, _cine.frame_ms, size)
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def cine_frame(clip_file: str, view: str, index: int, _cine: Cine, size: int) -> bytes:
+    return png(_cine.frames[index], size)
+
+
+def cines(res: Resources, detail: StudyDetail) -> list[Cine]:
+    assert res.search is not None
+    return res.search.cines(detail)
