@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # Tests run on SQLite always and on this Postgres too; `make test TEST_DATABASE_URL=` skips it.
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test lint bench browser
 
 setup: $(VENV)/.installed
 
@@ -16,25 +16,24 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 CMR := $(VENV)/bin/cmrsearch
-DEMO := var/demo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_ARGS ?=
 
-# Synthetic archive -> catalog -> trained model -> vectors -> a search; re-runs reuse each step.
+# Phantom archive -> catalog -> trained model -> evaluation -> vectors -> the UI on
+# http://127.0.0.1:8501 (SQLite under ./var); a re-run reuses every step already done.
 demo: setup
-	$(CMR) db upgrade
-	test -f $(DEMO)/archive/phantom.json || \
-		$(CMR) phantom $(DEMO)/archive --studies 120 --seed 0 --force
-	$(CMR) index $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports.jsonl
-	test -f $(DEMO)/model/best/model.safetensors || \
-		$(CMR) train --out $(DEMO)/model --epochs 20 --seed 0
-	$(CMR) embed --model $(DEMO)/model/best
-	$(CMR) search "dilated left ventricle with severely impaired function" \
-		--model $(DEMO)/model/best --k 5
-	$(CMR) status
+	$(CMR) demo $(DEMO_ARGS)
+
+# The browser test drives Debian's chromium (Playwright's own browser download fails here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser test"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: lint
+test: lint browser
 	CMRSEARCH_TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) -m pytest

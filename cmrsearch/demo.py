@@ -42,6 +42,13 @@ def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
             else ["train", "--out", str(model), "--epochs", str(args.epochs),
                   "--seed", str(args.seed)],
         ),
+        (
+            "evaluate it on held-out patients; calibrate the finding thresholds",
+            None
+            if (model / "eval" / "evaluation.json").exists()
+            else ["evaluate", "--model", str(best), "--labels", str(archive / "labels.jsonl"),
+                  "--out", str(model / "eval")],
+        ),
         ("embed studies, build the index", ["embed", "--model", str(best)]),
     ]  # fmt: skip
     for number, (title, argv) in enumerate(steps, 1):

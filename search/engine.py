@@ -165,11 +165,13 @@ class SearchEngine:
             self._floor = float(off_topic.max()) + CONFIDENCE_MARGIN
         return self._floor
 
-    def confident(self, text: str) -> bool:
+    def confident(self, text: str, sentence: NDArray[np.float32] | None = None) -> bool:
         reports = self.report_vectors()
         if not len(reports):
             return False
-        return float((reports @ self._sentence_space([text])[0]).max()) >= self.floor()
+        if sentence is None:
+            sentence = self._sentence_space([text])[0]
+        return float((reports @ sentence).max()) >= self.floor()
 
     # ---- queries -------------------------------------------------------------------
     def search(
@@ -188,10 +190,11 @@ class SearchEngine:
         timings["encode"] = time.perf_counter() - start
         hits, _ = self._nearest(query, k + offset, filters or Filters(), view, timings)
         start = time.perf_counter()
-        confident = self.confident(text)
+        sentence = self._sentence_space([text])[0]
+        confident = self.confident(text, sentence)
         timings["encode"] += time.perf_counter() - start
         start = time.perf_counter()
-        results = self._describe(hits[offset : offset + k], query[0])
+        results = self._describe(hits[offset : offset + k], (query[0], sentence))
         timings["catalog"] = timings.get("catalog", 0.0) + time.perf_counter() - start
         seconds = {name: round(value, 4) for name, value in timings.items()}
         return Result(text, results, confident, self.floor(), offset, k, seconds)
@@ -241,6 +244,14 @@ class SearchEngine:
         if study_uid not in found:
             raise SearchError(f"study {study_uid[:64]} has no vector yet; run `cmrsearch embed`")
         return found[study_uid]
+
+    def calibrated(self) -> bool:
+        """Whether evaluation registered per-finding thresholds for the active model
+        (`cmrsearch evaluate`); without them probabilities mean little."""
+        with self.sessions() as session:
+            version = session.get(ModelVersion, self.version)
+            metrics = (version.metrics if version else None) or {}
+        return bool(metrics.get("evaluation", {}).get("thresholds"))
 
     def classify_many(self, study_uids: list[str]) -> dict[str, dict[str, dict[str, float]]]:
         """`classify` for many studies in one catalog query; studies without a vector
@@ -300,7 +311,7 @@ class SearchEngine:
         hits, _ = self._nearest(query, limit, filters or Filters(), STUDY, {})
         if min_score is not None:
             hits = [h for h in hits if h[1] >= min_score]
-        return self._describe(hits, query[0])
+        return self._describe(hits, (query[0], self._sentence_space([query_text])[0]))
 
     def study(self, study_uid: str) -> StudyDetail:
         with self.sessions() as session:
@@ -340,8 +351,12 @@ class SearchEngine:
         return hits, (hits[0][1] if hits else -1.0)
 
     def _describe(
-        self, hits: list[tuple[int, float]], query: NDArray[np.float32] | None
+        self,
+        hits: list[tuple[int, float]],
+        query: tuple[NDArray[np.float32], NDArray[np.float32]] | None,
     ) -> list[Hit]:
+        """Catalog facts per hit; with the query's (shared-space, sentence-space) vectors
+        also the view nearest the query and the impression sentence that matches it."""
         if not hits:
             return []
         ids = [h[0] for h in hits]
@@ -358,9 +373,9 @@ class SearchEngine:
                     )
                 )
             }
-            views = self._best_views(session, ids, query) if query is not None else {}
+            views = self._best_views(session, ids, query[0]) if query is not None else {}
             out = [
-                self._hit(studies[i], score, query, views.get(i))
+                self._hit(studies[i], score, query[1] if query else None, views.get(i))
                 for i, score in hits
                 if i in studies
             ]
@@ -387,7 +402,7 @@ class SearchEngine:
         self,
         study: Study,
         score: float,
-        query: NDArray[np.float32] | None,
+        sentence: NDArray[np.float32] | None,
         best_view: str | None = None,
     ) -> Hit:
         impression = study.report.impression if study.report else None
@@ -402,22 +417,34 @@ class SearchEngine:
             field_strength=study.field_strength,
             views=sorted({s.view for s in study.series if s.view != "other"}),
             impression=impression,
-            best_sentence=self._best_sentence(impression, query)
-            if impression is not None and query is not None
+            best_sentence=self._best_sentence(impression, sentence)
+            if impression is not None and sentence is not None
             else None,
             best_view=best_view,
         )
 
     def _best_sentence(self, impression: str, query: NDArray[np.float32]) -> str | None:
+        """The impression sentence closest to the query text, compared in the sentence
+        encoder's own space (text against text), where wording is matched best."""
         sentences = [s.strip() for s in _SENTENCE.split(impression) if len(s.strip()) > 3]
         if not sentences:
             return None
-        missing = [s for s in sentences if s not in self._sentences]
+        with self._lock:
+            missing = [s for s in dict.fromkeys(sentences) if s not in self._sentences]
         if missing:  # sentences repeat across reports: encode each once
-            for s, v in zip(missing, self.model.encode_text(missing), strict=True):
-                self._sentences[s] = v
+            vectors = self._sentence_space(missing)
+            with self._lock:
+                self._sentences.update(zip(missing, vectors, strict=True))
         scores = [float(self._sentences[s] @ query) for s in sentences]
         return sentences[int(np.argmax(scores))]
+
+    def warm_up(self) -> None:
+        """Load what the first query would otherwise wait for: indexes, the confidence
+        floor over the archive's reports, prompt vectors."""
+        self.index()
+        self.floor()
+        for finding in FINDINGS:
+            self._prompt_vectors(finding)
 
     def _prompt_vectors(self, finding: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         with self._lock:

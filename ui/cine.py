@@ -56,5 +56,20 @@ VIEW_LABELS = {
 }
 
 
+SHORT_LABELS = {
+    "sax_basal": "SAX b",
+    "sax_mid": "SAX m",
+    "sax_apical": "SAX a",
+    "2ch": "2CH",
+    "3ch": "3CH",
+    "4ch": "4CH",
+    "lge": "LGE",
+}
+
+
 def label(view: str) -> str:
     return VIEW_LABELS.get(view, view)
+
+
+def short_label(view: str) -> str:
+    return SHORT_LABELS.get(view, view)

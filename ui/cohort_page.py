@@ -11,6 +11,7 @@ from catalog import audit
 from search.engine import MAX_K, Hit, cohort_csv
 from search.filters import Filters
 from ui.resources import Resources
+from ui.study_page import UNCALIBRATED
 from ui.widgets import CHIP_THRESHOLD, filter_sidebar, finding_label, findings_picker
 
 
@@ -80,6 +81,8 @@ def _show(res: Resources, text: str, hits: list[Hit]) -> None:
     )
     a, b = st.columns(2)
     a.caption("Prevalence of each finding (zero-shot)")
+    if not res.search.calibrated():
+        a.caption(UNCALIBRATED)
     a.bar_chart(pd.Series(prevalence, name="prevalence"), horizontal=True, height=420)
     counts, edges = np.histogram([h.score for h in hits], bins=20)
     b.caption("Score histogram")

@@ -45,6 +45,7 @@ def resources() -> Resources:
         device = settings.device if settings.device != "auto" else _auto_device()
         try:
             search = SearchEngine(catalog, home, settings.model, device)
+            search.warm_up()  # the first user's query should not pay for calibration
         except CmrSearchError as exc:
             problem = f"The model cannot be loaded: {exc}"
     return Resources(settings, home, catalog, session_factory(catalog), search, problem)

@@ -79,7 +79,9 @@ def _results(res: Resources, result: Result, page: int, prefix: str) -> None:
         )
         if not st.toggle("Show the nearest studies anyway", key=f"{prefix}_anyway"):
             return
-    probabilities = res.search.classify_many([h.study_uid for h in hits])
+    probabilities = (
+        res.search.classify_many([h.study_uid for h in hits]) if res.search.calibrated() else {}
+    )
     for i, hit in enumerate(hits):
         result_card(
             res, hit, page * PAGE_SIZE + i + 1, probabilities.get(hit.study_uid), f"{prefix}{i}"

@@ -49,7 +49,7 @@ def render(res: Resources, user: str) -> None:
         st.dataframe(pd.DataFrame.from_dict(rows, orient="index"))
     else:
         st.caption(
-            "Not evaluated yet: run `cmrsearch evaluate --labels ... --register` "
+            "Not evaluated yet: run `cmrsearch evaluate --labels ...` "
             "to show its numbers here and calibrate the finding chips."
         )
     index = res.search.index()

@@ -15,6 +15,10 @@ from ui.resources import Resources, cine_frame, cine_gif, cines
 from ui.widgets import finding_label, go, plain
 
 SAX = ("sax_basal", "sax_mid", "sax_apical")
+UNCALIBRATED = (
+    "Uncalibrated: this model has no thresholds from `cmrsearch evaluate`, "
+    "so 50% is not a decision point."
+)
 
 
 def render(res: Resources, user: str) -> None:
@@ -49,6 +53,8 @@ def render(res: Resources, user: str) -> None:
     with side:
         _add_to_collection(res, user, detail)
         st.subheader("Findings (zero-shot)")
+        if not res.search.calibrated():
+            st.caption(UNCALIBRATED)
         probabilities = res.search.classify_many([study_uid]).get(study_uid)
         if probabilities:
             chart = pd.DataFrame(

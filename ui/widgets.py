@@ -17,7 +17,7 @@ from catalog.models import Study
 from cmrsearch.vocabulary import CLIP_VIEWS, FINDINGS, VIEWS
 from search.engine import Hit
 from search.filters import Filters
-from ui.cine import label
+from ui.cine import label, short_label
 from ui.resources import Resources, cine_gif, cines
 
 PAGES = ("Search", "Study", "Collections", "Cohorts", "Archive")
@@ -159,7 +159,12 @@ def cine_panel(
     default = preferred if preferred in available else order[0]
     view = (
         st.pills(
-            "View", order, default=default, format_func=label, key=key, label_visibility="collapsed"
+            "View",
+            order,
+            default=default,
+            format_func=short_label,
+            key=key,
+            label_visibility="collapsed",
         )
         or default
     )
