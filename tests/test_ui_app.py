@@ -23,6 +23,7 @@ from cmrclip.model import CMRCLIP
 from cmrsearch.accounts import add_user
 from cmrsearch.cli import main
 from phantom.archive import generate
+from ui.cine import SHORT_LABELS
 
 APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
 PASSWORD = "correct horse battery"
@@ -164,8 +165,17 @@ def test_results_carry_scores_impressions_and_views(app: AppTest, db: Engine) ->
     body = texts(app)
     assert body.count("score") >= 10
     assert "<mark>" in body  # the best-matching sentence is highlighted
-    pills = [p for p in app.get("button_group")]
+    pills = list(app.get("button_group"))
     assert pills, "each card offers its other views"
+    searches = len(events(db, "search"))
+    other = next(
+        view
+        for view, shown in SHORT_LABELS.items()
+        if shown in pills[0].options and view != pills[0].value
+    )
+    pills[0].set_value(other).run()  # show another view of the first card
+    assert not app.exception, app.exception
+    assert len(events(db, "search")) == searches  # a click is not a new query
 
 
 def test_pagination_moves_through_distinct_results(app: AppTest) -> None:

@@ -58,8 +58,12 @@ def main() -> None:
         else:
             st.caption(f"Signed in as {user}")
             st.button("Sign out", on_click=sign_out, key="sign_out")
+    page = st.session_state["page"]
+    if st.session_state.get("last_page") != page:  # a study opened again is a new view
+        st.session_state.pop("once_view_study", None)
+        st.session_state["last_page"] = page
     try:
-        RENDER[st.session_state["page"]](res, user)
+        RENDER[page](res, user)
     except (CmrSearchError, SQLAlchemyError) as exc:
         _problem(exc)
 

@@ -8,7 +8,7 @@ from catalog import audit
 from cmrclip.prompts import QUERIES
 from search.engine import Result
 from ui.resources import Resources
-from ui.widgets import filter_sidebar, go, result_card
+from ui.widgets import filter_sidebar, go, once, result_card
 
 PAGE_SIZE = 10
 EXAMPLES = (
@@ -47,20 +47,29 @@ def render(res: Resources, user: str) -> None:
             col.button(text, key=f"example_{i}", on_click=_set_query, args=(text,))
         return
     page = int(st.session_state.get("results_page", 0))
-    audit.record(res.sessions, user, "search", query=query, filters=repr(filters), page=page)
-    with st.spinner("Searching…"):
-        result = res.search.search(query, k=PAGE_SIZE, offset=page * PAGE_SIZE, filters=filters)
-    _results(res, result, page, "q")
+    search = res.search
+
+    def run() -> Result:
+        audit.record(res.sessions, user, "search", query=query, filters=repr(filters), page=page)
+        with st.spinner("Searching…"):
+            return search.search(query, k=PAGE_SIZE, offset=page * PAGE_SIZE, filters=filters)
+
+    _results(res, once("search", (query, filters, page), run), page, "q")
 
 
 def _similar(res: Resources, user: str, study_uid: str) -> None:
     assert res.search is not None
     st.title("Similar cases")
     st.button("← Back to search", on_click=go, args=("Search",), kwargs={"similar_to": None})
-    audit.record(res.sessions, user, "similar", study_uid=study_uid)
-    detail = res.search.study(study_uid)
+    search = res.search
+
+    def run() -> Result:
+        audit.record(res.sessions, user, "similar", study_uid=study_uid)
+        return search.similar(study_uid, k=PAGE_SIZE)
+
+    result = once("similar", study_uid, run)
+    detail = search.study(study_uid)
     st.caption(f"Studies whose cines look like patient {detail.patient}, {detail.study_date}")
-    result = res.search.similar(study_uid, k=PAGE_SIZE)
     _results(res, result, 0, "s")
 
 

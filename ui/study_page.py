@@ -12,7 +12,7 @@ from catalog import audit, collections
 from search.studies import Cine, StudyDetail
 from ui.cine import label
 from ui.resources import Resources, cine_frame, cine_gif, cines
-from ui.widgets import finding_label, go, plain
+from ui.widgets import finding_label, go, once, plain
 
 SAX = ("sax_basal", "sax_mid", "sax_apical")
 UNCALIBRATED = (
@@ -30,7 +30,11 @@ def render(res: Resources, user: str) -> None:
         st.warning(res.search_problem)
         return
     detail = res.search.study(study_uid)
-    audit.record(res.sessions, user, "view_study", study_uid=study_uid)
+    once(
+        "view_study",
+        study_uid,
+        lambda: audit.record(res.sessions, user, "view_study", study_uid=study_uid),
+    )
     st.title(f"Study of patient {detail.patient or 'unknown'}")
     st.caption(
         " · ".join(

@@ -7,8 +7,9 @@ or as plain text, never as Markdown: a report can then never inject markup or li
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import streamlit as st
 from sqlalchemy import select
@@ -20,8 +21,20 @@ from search.filters import Filters
 from ui.cine import label, short_label
 from ui.resources import Resources, cine_gif, cines
 
+T = TypeVar("T")
 PAGES = ("Search", "Study", "Collections", "Cohorts", "Archive")
 CHIP_THRESHOLD = 0.5
+
+
+def once(key: str, signature: object, action: Callable[[], T]) -> T:
+    """Run `action` when `signature` differs from the last run under `key`, else reuse its
+    result: a rerun for a widget click (a view pill, play/pause) repeats neither the
+    query nor its audit row."""
+    memo = st.session_state.get(f"once_{key}")
+    if memo is None or memo[0] != signature:
+        memo = (signature, action())
+        st.session_state[f"once_{key}"] = memo
+    return cast(T, memo[1])
 
 
 def go(page: str, **state: Any) -> None:
