@@ -28,17 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hardware import hardware
+from query_bench import QUERIES
 
-QUERIES = [
-    "apical LV aneurysm",
-    "dilated cardiomyopathy with severely impaired function",
-    "pericardial effusion",
-    "asymmetric septal hypertrophy",
-    "inferior infarct scar",
-    "left atrial enlargement",
-    "dilated right ventricle",
-    "concentric hypertrophy",
-]
 CHROMIUM = "/usr/bin/chromium"
 # table -> {foreign key column: referenced table}, parents first
 FOREIGN_KEYS: dict[str, dict[str, str]] = {

@@ -98,3 +98,17 @@ def index_phantom(archive: Path) -> None:
 
     argv = ["index", str(archive / "dicom"), "--reports", str(archive / "reports.jsonl")]
     assert main([*argv, "--workers", "2"]) == 0
+
+
+def untrained_checkpoint(path: Path) -> Path:
+    """The `tiny` model, seeded and untrained, saved by the real checkpoint code: enough
+    for tests of mechanics (what a trained model finds is measured by evaluation)."""
+    import torch
+
+    from cmrclip.checkpoint import save_checkpoint
+    from cmrclip.config import CONFIGS
+    from cmrclip.model import CMRCLIP
+
+    torch.manual_seed(0)
+    save_checkpoint(CMRCLIP(CONFIGS["tiny"]), path)
+    return path

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
-from conftest import fresh_database, index_phantom, point_at
+from conftest import fresh_database, index_phantom, point_at, untrained_checkpoint
 from PIL import Image
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,9 +28,6 @@ from catalog.audit import MAX_DETAIL_CHARS, AuditError, recent, record
 from catalog.db import make_engine, session_factory, transaction
 from catalog.models import AuditEvent, CollectionItem, Study
 from catalog.schema import upgrade
-from cmrclip.checkpoint import save_checkpoint
-from cmrclip.config import CONFIGS
-from cmrclip.model import CMRCLIP
 from cmrsearch.accounts import (
     AccountError,
     add_user,
@@ -374,10 +370,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model"
-    save_checkpoint(CMRCLIP(CONFIGS["tiny"]), path)
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "model")
 
 
 @pytest.fixture(scope="module")

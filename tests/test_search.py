@@ -15,15 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import BACKENDS, fresh_database, index_phantom, point_at
+from conftest import BACKENDS, fresh_database, index_phantom, point_at, untrained_checkpoint
 from sqlalchemy import func, select
 
 from catalog.db import make_engine, session_factory, transaction
 from catalog.models import Study
-from cmrclip.checkpoint import save_checkpoint
-from cmrclip.config import CONFIGS
-from cmrclip.model import CMRCLIP
 from cmrsearch.cli import main
 from phantom.archive import generate
 from search.engine import SearchEngine, SearchError
@@ -40,10 +36,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model"
-    save_checkpoint(CMRCLIP(CONFIGS["tiny"]), path)
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "model")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-import torch
-from conftest import BACKENDS, fresh_database, index_phantom, point_at
+from conftest import BACKENDS, fresh_database, index_phantom, point_at, untrained_checkpoint
 from sqlalchemy import Engine, select, text
 from streamlit.testing.v1 import AppTest
 
 from catalog.db import make_engine, session_factory, transaction
 from catalog.models import AuditEvent, Collection, Report, Study
-from cmrclip.checkpoint import save_checkpoint
-from cmrclip.config import CONFIGS
-from cmrclip.model import CMRCLIP
 from cmrsearch.accounts import add_user
 from cmrsearch.cli import main
 from phantom.archive import generate
@@ -34,8 +30,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
     """A phantom archive and an (untrained) checkpoint saved by the real code."""
     root = tmp_path_factory.mktemp("ui")
     generate(root / "archive", 12, seed=7, style="internal", workers=2, size="small")
-    torch.manual_seed(0)
-    save_checkpoint(CMRCLIP(CONFIGS["tiny"]), root / "model")
+    untrained_checkpoint(root / "model")
     yield root / "archive", root / "model"
 
 

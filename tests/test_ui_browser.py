@@ -17,13 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import index_phantom, point_at
+from conftest import index_phantom, point_at, untrained_checkpoint
 from playwright.sync_api import Page, expect, sync_playwright
 
-from cmrclip.checkpoint import save_checkpoint
-from cmrclip.config import CONFIGS
-from cmrclip.model import CMRCLIP
 from cmrsearch.accounts import add_user
 from cmrsearch.cli import main
 from phantom.archive import generate
@@ -43,8 +39,7 @@ def free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser")
     generate(root / "archive", 8, seed=11, style="internal", workers=2, size="small")
-    torch.manual_seed(0)
-    save_checkpoint(CMRCLIP(CONFIGS["tiny"]), root / "model")
+    untrained_checkpoint(root / "model")
     with pytest.MonkeyPatch.context() as mp:
         point_at(mp, root / "home", f"sqlite:///{root / 'catalog.sqlite'}")
         mp.setenv("CMRSEARCH_MODEL", str(root / "model"))
