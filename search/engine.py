@@ -32,6 +32,7 @@ from cmrsearch.vocabulary import FINDINGS
 from search.embed import STUDY, ensure_model_version
 from search.filters import Filters, allowed_study_ids
 from search.index import VectorIndex
+from search.sentences import SentenceCache
 from search.store import open_index
 from search.studies import Cine, StudyDetail, load_cines, study_detail
 
@@ -108,6 +109,11 @@ class SearchEngine:
         self._reports: NDArray[np.float32] | None = None
         self._sentences: dict[str, NDArray[np.float32]] = {}
         self._prompts: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
+        self._impressions = SentenceCache(
+            home / "cache" / f"sentences-{self.version}.npz",
+            self._sentence_space,
+            self.model.text.width,
+        )
 
     # ---- resources -----------------------------------------------------------------
     def index(self, view: str = STUDY) -> VectorIndex | None:
@@ -135,7 +141,7 @@ class SearchEngine:
                             select(Report.impression).distinct().limit(MAX_CALIBRATION_REPORTS)
                         )
                     )
-                self._reports = self._sentence_space(texts)
+                self._reports = self._impressions.vectors(texts)
             return self._reports
 
     def _sentence_space(self, texts: list[str]) -> NDArray[np.float32]:

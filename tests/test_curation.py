@@ -730,3 +730,26 @@ def test_dates_in_free_text_follow_the_export_setting() -> None:
     year = scrub_dates(text, "year")
     assert all(y in year for y in ("2021", "2020", "2019", "2018", "2017"))
     assert "03/04" not in year and "5 March" not in year
+
+
+def test_sentence_cache_encodes_each_text_once_and_survives_damage(tmp_path: Path) -> None:
+    from search.sentences import SentenceCache
+
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(texts)
+        return np.stack([np.full(4, len(t), np.float32) for t in texts])
+
+    path = tmp_path / "cache" / "sentences-v1.npz"
+    first = SentenceCache(path, encode, 4).vectors(["a", "bb", "a"])
+    assert first[:, 0].tolist() == [1, 2, 1] and calls == [["a", "bb"]]
+    again = SentenceCache(path, encode, 4)  # a restart reads the file
+    assert again.vectors(["bb", "ccc"])[:, 0].tolist() == [2, 3]
+    assert calls[-1] == ["ccc"]
+    path.write_bytes(path.read_bytes()[:20])  # truncated: rebuilt, not trusted
+    assert SentenceCache(path, encode, 4).vectors(["a"])[:, 0].tolist() == [1]
+    assert calls[-1] == ["a"]
+    calls.clear()
+    wider = SentenceCache(path, lambda t: np.ones((len(t), 8), np.float32), 8)
+    assert wider.vectors(["a"]).shape == (1, 8)  # another model's width: not reused
