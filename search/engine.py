@@ -251,13 +251,33 @@ class SearchEngine:
             raise SearchError(f"study {study_uid[:64]} has no vector yet; run `cmrsearch embed`")
         return found[study_uid]
 
-    def calibrated(self) -> bool:
-        """Whether evaluation registered per-finding thresholds for the active model
-        (`cmrsearch evaluate`); without them probabilities mean little."""
+    def _evaluation(self) -> dict[str, Any]:
         with self.sessions() as session:
             version = session.get(ModelVersion, self.version)
             metrics = (version.metrics if version else None) or {}
-        return bool(metrics.get("evaluation", {}).get("thresholds"))
+        return dict(metrics.get("evaluation", {}))
+
+    def thresholds(self) -> dict[str, float]:
+        """Per-finding zero-shot thresholds that `cmrsearch evaluate` registered for the
+        active model; empty before evaluation, when probabilities mean little."""
+        return dict(self._evaluation().get("thresholds", {}))
+
+    def validated_findings(self, min_auc: float = 0.75) -> set[str]:
+        """Findings whose held-out zero-shot AUC reached `min_auc` in every evaluated
+        cohort: the ones whose probabilities a reader may be shown as findings."""
+        out = set()
+        for finding, cohorts in self._evaluation().get("zero_shot", {}).items():
+            aucs = [
+                float(v["auc"])
+                for v in cohorts.values()
+                if isinstance(v, dict) and v.get("auc") is not None and v["auc"] == v["auc"]
+            ]  # a NaN AUC (no positives in a cohort) is not a measurement
+            if aucs and min(aucs) >= min_auc:
+                out.add(finding)
+        return out
+
+    def calibrated(self) -> bool:
+        return bool(self.thresholds())
 
     def classify_many(self, study_uids: list[str]) -> dict[str, dict[str, dict[str, float]]]:
         """`classify` for many studies in one catalog query; studies without a vector
@@ -272,11 +292,9 @@ class SearchEngine:
                     Embedding.view == STUDY,
                 )
             ).all()
-            version = session.get(ModelVersion, self.version)
-            metrics = (version.metrics if version else None) or {}
         if not rows:
             return {}
-        thresholds = metrics.get("evaluation", {}).get("thresholds", {})
+        thresholds = self.thresholds()
         vectors = np.stack([np.frombuffer(v, "<f4") for _, v in rows])
         out: dict[str, dict[str, dict[str, float]]] = {uid: {} for uid, _ in rows}
         for finding in FINDINGS:

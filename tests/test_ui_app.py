@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, text
 from streamlit.testing.v1 import AppTest
 
 from catalog.db import make_engine, session_factory, transaction
-from catalog.models import AuditEvent, Collection, Report, Study
+from catalog.models import AuditEvent, Collection, ModelVersion, Report, Study
 from cmrsearch.accounts import add_user
 from cmrsearch.cli import main
 from phantom.archive import generate
@@ -366,3 +366,29 @@ def test_a_database_that_goes_away_gives_a_message_not_a_traceback(
     finally:
         with db.begin() as conn:
             conn.execute(text("ALTER TABLE study_away RENAME TO study"))
+
+
+def test_finding_chips_only_for_findings_validated_on_held_out_patients(
+    app: AppTest, db: Engine
+) -> None:
+    search(app, "dilated left ventricle with impaired function")
+    assert not any("badge" in m.value for m in app.markdown)  # not evaluated: no chips
+    evaluation = {
+        "thresholds": {"lv_dilation": -10.0, "lge_ischemic": -10.0},
+        "zero_shot": {
+            "lv_dilation": {"internal": {"auc": 0.91}, "external": {"auc": 0.88}},
+            "lge_ischemic": {"internal": {"auc": 0.93}, "external": {"auc": 0.61}},
+        },
+    }
+    with transaction(session_factory(db)) as session:
+        version = session.scalars(select(ModelVersion)).one()
+        saved = version.metrics
+        version.metrics = {**(saved or {}), "evaluation": evaluation}
+    try:
+        search(app, "dilated left ventricle with severely impaired function")
+        badges = [m.value for m in app.markdown if "badge" in m.value]
+        assert len(badges) == len(_hit_uids(app))
+        assert all("LV dilation 100%" in b and "LGE ischemic" not in b for b in badges)
+    finally:
+        with transaction(session_factory(db)) as session:
+            session.scalars(select(ModelVersion)).one().metrics = saved

@@ -88,9 +88,14 @@ def _results(res: Resources, result: Result, page: int, prefix: str) -> None:
         )
         if not st.toggle("Show the nearest studies anyway", key=f"{prefix}_anyway"):
             return
-    probabilities = (
-        res.search.classify_many([h.study_uid for h in hits]) if res.search.calibrated() else {}
-    )
+    # Chips only for findings the model was shown to detect on held-out patients.
+    validated = res.search.validated_findings()
+    probabilities = {
+        uid: {f: p for f, p in found.items() if f in validated}
+        for uid, found in (
+            res.search.classify_many([h.study_uid for h in hits]) if validated else {}
+        ).items()
+    }
     for i, hit in enumerate(hits):
         result_card(
             res, hit, page * PAGE_SIZE + i + 1, probabilities.get(hit.study_uid), f"{prefix}{i}"

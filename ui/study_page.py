@@ -59,6 +59,13 @@ def render(res: Resources, user: str) -> None:
         st.subheader("Findings (zero-shot)")
         if not res.search.calibrated():
             st.caption(UNCALIBRATED)
+        else:
+            validated = res.search.validated_findings()
+            st.caption(
+                "Validated on held-out patients (zero-shot AUC ≥ 0.75): "
+                + (", ".join(finding_label(f) for f in sorted(validated)) or "none yet")
+                + ". Treat the other bars as unvalidated."
+            )
         probabilities = res.search.classify_many([study_uid]).get(study_uid)
         if probabilities:
             chart = pd.DataFrame(
