@@ -1,9 +1,9 @@
 """Vector index build time, query latency and recall at archive scale.
 
     .venv/bin/python bench/search_bench.py [--sizes 100000 1000000] [--dim 256]
-        [--queries 500] [--data random|clustered]
+        [--queries 500] [--data random|clustered|phantom]
 
-For each size: build the index that kind="auto" picks (HNSW at 100k, IVF at 1M),
+For each size: build the index that kind="auto" picks (exact at 100k, IVF at 1M),
 time single queries (one at a time, k=10, default parameters), measure recall@10
 against exact inner-product search on a subset of queries, and sweep efSearch /
 nprobe to show what recall costs. Prints one JSON document with the hardware.
@@ -11,7 +11,8 @@ nprobe to show what recall costs. Prints one JSON document with the hardware.
 "random" vectors (i.i.d. normal, L2-normalised) have no structure at all: the
 nearest neighbour is barely closer than a random point, the worst case for any ANN
 index. "clustered" draws points around 1,000 random centres (within-cluster cosine
-about 0.5), closer to what a trained encoder produces.
+about 0.5), closer to what a trained encoder produces. "phantom" jitters the study
+vectors of the catalog CMRSEARCH_* points at (the demo's), the phantom-derived case.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import faiss
 from hardware import hardware
 
-from search.index import VectorIndex, default_ef_search, default_nlist, default_nprobe
+from search.index import VectorIndex, default_ef_search, default_nlist
 
 K = 10
 RECALL_TARGET = 0.95
@@ -41,15 +42,35 @@ SWEEP = {
 }
 
 
-def vectors(n: int, dim: int, data: str, rng: np.random.Generator) -> NDArray[np.float32]:
+def phantom_vectors() -> NDArray[np.float32]:
+    """Study vectors of the catalog that CMRSEARCH_* points at (e.g. `make demo`'s)."""
+    from sqlalchemy import select
+
+    from catalog.db import make_engine, session_factory
+    from catalog.models import Embedding
+    from cmrsearch.settings import load_settings
+
+    engine = make_engine(load_settings().resolved_database_url)
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(Embedding.vector).where(Embedding.view == "study")).all()
+    if not rows:
+        raise SystemExit("--data phantom needs an embedded catalog: run `make demo` first")
+    return np.stack([np.frombuffer(v, "<f4") for v in rows]).astype(np.float32)
+
+
+def vectors(
+    n: int, dim: int, data: str, rng: np.random.Generator, seeds: NDArray[np.float32] | None
+) -> NDArray[np.float32]:
+    """``seeds``: the centres of "clustered" and "phantom" data; queries must be drawn
+    around the same centres as the indexed vectors."""
     out = np.empty((n, dim), dtype=np.float32)
-    centres = rng.standard_normal((1000, dim), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    centres = seeds if seeds is not None else np.zeros((1, dim), np.float32)
+    spread = 0.05 if data == "phantom" else 1 / np.sqrt(dim)  # phantom: sigma 0.05 per dim
     for start in range(0, n, 100_000):  # chunks keep the float64-free peak small
         rows = min(100_000, n - start)
         block = rng.standard_normal((rows, dim), dtype=np.float32)
-        if data == "clustered":
-            block = centres[rng.integers(0, len(centres), rows)] + block / np.sqrt(dim)
+        if data != "random":
+            block = centres[rng.integers(0, len(centres), rows)] + block * spread
         out[start : start + rows] = block
     faiss.normalize_L2(out)
     return out
@@ -82,10 +103,15 @@ def rss_mib() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def bench_size(n: int, dim: int, n_queries: int, data: str) -> dict[str, Any]:
+def bench_size(
+    n: int, dim: int, n_queries: int, data: str, seeds: NDArray[np.float32] | None
+) -> dict[str, Any]:
     rng = np.random.default_rng(n)
-    base = vectors(n, dim, data, rng)
-    queries = vectors(n_queries, dim, data, rng)
+    if data == "clustered":
+        seeds = rng.standard_normal((1000, dim), dtype=np.float32)
+        seeds /= np.linalg.norm(seeds, axis=1, keepdims=True)
+    base = vectors(n, dim, data, rng, seeds)
+    queries = vectors(n_queries, dim, data, rng, seeds)
     ids = np.arange(n, dtype=np.int64)
     subset = queries[: min(100, n_queries)]
 
@@ -127,11 +153,10 @@ def bench_size(n: int, dim: int, n_queries: int, data: str) -> dict[str, Any]:
     return {
         "n": n,
         "kind": index.kind,
-        "default_params": (
-            {"ef_search": default_ef_search(K)}
-            if index.kind == "hnsw"
-            else {"nlist": default_nlist(n), "nprobe": default_nprobe(default_nlist(n))}
-        ),
+        "default_params": {
+            "flat": {},
+            "hnsw": {"ef_search": default_ef_search(K)},
+        }.get(index.kind, {"nlist": default_nlist(n), "nprobe": index.default_nprobe}),
         "build_seconds": round(build_s, 2),
         "query_p50_ms": round(float(np.percentile(latency, 50)), 3),
         "query_p99_ms": round(float(np.percentile(latency, 99)), 3),
@@ -151,19 +176,23 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--data", choices=["random", "clustered"], default="random")
+    parser.add_argument("--data", choices=["random", "clustered", "phantom"], default="random")
     args = parser.parse_args()
     described = {
         "random": "random normal, L2-normalised",
         "clustered": "1,000 random centres + normal noise of equal norm, L2-normalised",
+        "phantom": "the catalog's phantom study vectors, each jittered (normal, sigma 0.05 "
+        "per dimension), L2-normalised",
     }
-    results = [bench_size(n, args.dim, args.queries, args.data) for n in args.sizes]
+    seeds = phantom_vectors() if args.data == "phantom" else None
+    dim = seeds.shape[1] if seeds is not None else args.dim
+    results = [bench_size(n, dim, args.queries, args.data, seeds) for n in args.sizes]
     print(
         json.dumps(
             {
                 "benchmark": "search_index",
                 "vectors": described[args.data],
-                "dim": args.dim,
+                "dim": dim,
                 "queries": args.queries,
                 "k": K,
                 "faiss": faiss.__version__,

@@ -159,6 +159,15 @@ class SearchEngine:
             ]
         return np.concatenate(parts)
 
+    def _encode_query(self, text: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """One transformer pass gives both the shared-space query (1, D) and its
+        sentence-space vector (width,)."""
+        with torch.no_grad():
+            features = self.model.text.features([text])
+            query = self.model.text_embeddings(features=features)
+            sentence = torch.nn.functional.normalize(features, dim=-1)
+        return query.float().cpu().numpy(), sentence[0].float().cpu().numpy()
+
     def floor(self) -> float:
         """How close off-topic text comes to any report of this archive: a query must come
         closer to be a confident match. Text against text, so it holds however well the
@@ -192,11 +201,10 @@ class SearchEngine:
         k, offset = _check_k(k), max(int(offset), 0)
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        query = self.model.encode_text([text])
+        query, sentence = self._encode_query(text)
         timings["encode"] = time.perf_counter() - start
         hits, _ = self._nearest(query, k + offset, filters or Filters(), view, timings)
         start = time.perf_counter()
-        sentence = self._sentence_space([text])[0]
         confident = self.confident(text, sentence)
         timings["encode"] += time.perf_counter() - start
         start = time.perf_counter()

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import BACKENDS, fresh_database, index_phantom, point_at, untrained_checkpoint
 from sqlalchemy import func, select
 
 from catalog.db import make_engine, session_factory, transaction
-from catalog.models import Study
+from catalog.models import Embedding, Study
 from cmrsearch.cli import main
 from phantom.archive import generate
 from search.engine import SearchEngine, SearchError
@@ -92,6 +93,19 @@ def test_results_are_ranked_paginated_and_complete(searchable: SearchEngine) -> 
     assert hit.best_sentence and hit.best_sentence in hit.impression
     assert set(full.seconds) >= {"encode", "ann", "catalog"}
     assert isinstance(full.confident, bool) and -1 <= full.floor <= 1
+    # each score is the cosine of the study vector with the model's text embedding
+    text = searchable.model.encode_text(["dilated left ventricle with reduced function"])[0]
+    with session_factory(searchable.catalog)() as session:
+        rows = session.execute(
+            select(Study.study_uid, Embedding.vector)
+            .join(Embedding, Embedding.study_id == Study.id)
+            .where(Embedding.view == "study", Embedding.model_version_id == searchable.version)
+        )
+        stored = {uid: vector for uid, vector in rows}
+    for h in full.hits:
+        assert h.score == pytest.approx(
+            float(np.frombuffer(stored[h.study_uid], "<f4") @ text), abs=1e-3
+        )
 
 
 def test_filters_restrict_without_starving(searchable: SearchEngine, archive: Path) -> None:
