@@ -54,6 +54,7 @@ def main() -> None:
     engine = SearchEngine(
         make_engine(settings.resolved_database_url), settings.home.resolve(), args.model
     )
+    engine.warm_up()  # as `cmrsearch serve` does: calibration, prompts, sentence vectors
     engine.search("warm up", k=10)
     encode, total, stages = [], [], {"encode": [], "ann": [], "catalog": []}
     for i in range(args.queries):

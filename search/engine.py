@@ -50,6 +50,11 @@ OFF_TOPIC = (
     "a cat sitting on a keyboard",
 )
 _SENTENCE = re.compile(r"(?<=[.;])\s+|\n+")
+MAX_WARM_SENTENCES = 50_000  # encoded ahead (and kept on disk) when an archive has fewer
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 3]
 
 
 class SearchError(CmrSearchError):
@@ -107,7 +112,6 @@ class SearchEngine:
         self._lock = threading.Lock()
         self._floor: float | None = None
         self._reports: NDArray[np.float32] | None = None
-        self._sentences: dict[str, NDArray[np.float32]] = {}
         self._prompts: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._impressions = SentenceCache(
             home / "cache" / f"sentences-{self.version}.npz",
@@ -458,17 +462,11 @@ class SearchEngine:
     def _best_sentence(self, impression: str, query: NDArray[np.float32]) -> str | None:
         """The impression sentence closest to the query text, compared in the sentence
         encoder's own space (text against text), where wording is matched best."""
-        sentences = [s.strip() for s in _SENTENCE.split(impression) if len(s.strip()) > 3]
+        sentences = split_sentences(impression)
         if not sentences:
             return None
-        with self._lock:
-            missing = [s for s in dict.fromkeys(sentences) if s not in self._sentences]
-        if missing:  # sentences repeat across reports: encode each once
-            vectors = self._sentence_space(missing)
-            with self._lock:
-                self._sentences.update(zip(missing, vectors, strict=True))
-        scores = [float(self._sentences[s] @ query) for s in sentences]
-        return sentences[int(np.argmax(scores))]
+        vectors = self._impressions.vectors(sentences, persist=False)
+        return sentences[int(np.argmax(vectors @ query))]
 
     def warm_up(self) -> None:
         """Load what the first query would otherwise wait for: indexes, the confidence
@@ -477,6 +475,13 @@ class SearchEngine:
         self.floor()
         for finding in FINDINGS:
             self._prompt_vectors(finding)
+        with self.sessions() as session:
+            impressions = session.scalars(
+                select(Report.impression).distinct().limit(MAX_CALIBRATION_REPORTS)
+            )
+            sentences = {s for text in impressions for s in split_sentences(text)}
+        if len(sentences) <= MAX_WARM_SENTENCES:  # reports repeat their sentences a lot
+            self._impressions.vectors(sorted(sentences))
 
     def _prompt_vectors(self, finding: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         with self._lock:

@@ -58,8 +58,10 @@ class SentenceCache:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
 
-    def vectors(self, texts: list[str]) -> NDArray[np.float32]:
-        """(len(texts), width) vectors, encoding only texts not seen before."""
+    def vectors(self, texts: list[str], persist: bool = True) -> NDArray[np.float32]:
+        """(len(texts), width) vectors, encoding only texts not seen before; new ones
+        are written to the file unless ``persist`` is off (per-query use: the file is
+        rewritten whole, so it is saved from batch work only)."""
         if not texts:
             return np.zeros((0, self.width), np.float32)
         with self._lock:
@@ -70,7 +72,7 @@ class SentenceCache:
             if missing:
                 encoded = self.encode(list(missing.values()))
                 self._vectors.update(zip(missing, encoded, strict=True))
-                # A read-only HOME only costs the next start the same work.
-                with contextlib.suppress(OSError):
-                    self._save(self._vectors)
+                if persist:  # a read-only HOME only costs the next start the same work
+                    with contextlib.suppress(OSError):
+                        self._save(self._vectors)
             return np.stack([self._vectors[k] for k in keys])
