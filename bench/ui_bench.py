@@ -85,7 +85,8 @@ def build_catalog(work: Path, studies: int, source: int) -> None:
 
         def unique(name: str, row: dict[str, Any], n: int) -> dict[str, Any]:
             if name == "patient":
-                return {"pseudo_id": f"{row['pseudo_id'][:12]}{n:04d}"}
+                # "x" is not hex: a clone never takes a real pseudonym
+                return {"pseudo_id": f"{row['pseudo_id'][:11]}x{n:04d}"}
             if name == "study":
                 shift = timedelta(days=7 * n)
                 return {
