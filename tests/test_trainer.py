@@ -135,3 +135,22 @@ def test_near_identical_impressions_share_a_group() -> None:
         ["Normal study. LVEF 62%.", "normal study, LVEF 65 %", "Dilated LV. LVEF 30%."]
     )
     assert groups[0] == groups[1] != groups[2]
+
+
+def test_fine_tuned_text_layers_learn_at_a_small_rate() -> None:
+    from cmrclip.config import CONFIGS
+    from cmrclip.model import CMRCLIP
+    from trainer.loop import PRETRAINED_LR_SCALE, _param_groups
+
+    tiny = _param_groups(CMRCLIP(CONFIGS["tiny"]), 0.05)
+    assert [g["lr_scale"] for g in tiny] == [1.0, 1.0]  # frozen text: nothing pretrained
+    small = CMRCLIP(CONFIGS["small"])
+    groups = _param_groups(small, 0.05)
+    transformer = {id(p) for n, p in small.named_parameters() if n.startswith("text.transformer.")}
+    for group in groups:
+        pretrained = {id(p) in transformer for p in group["params"]}
+        assert len(pretrained) == 1  # a group is either all pretrained or none
+        assert group["lr_scale"] == (PRETRAINED_LR_SCALE if pretrained.pop() else 1.0)
+    trainable = {id(p) for p in small.parameters() if p.requires_grad}
+    assert {id(p) for g in groups for p in g["params"]} == trainable
+    assert any(g["lr_scale"] < 1 for g in groups)

@@ -31,6 +31,7 @@ from trainer.augment import augment
 from trainer.data import Pair, impression_groups, split_by_patient, write_train_studies
 
 STATE_FILE = "train_state.pt"
+PRETRAINED_LR_SCALE = 0.025  # 5e-5 for the text transformer at the default lr 2e-3
 
 
 @dataclass
@@ -83,18 +84,26 @@ def lr_at(step: int, total: int, config: TrainConfig) -> float:
 
 
 def _param_groups(model: CMRCLIP, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    """Decay / no-decay groups, each split again for the pretrained text transformer,
+    whose fine-tuned layers learn at `PRETRAINED_LR_SCALE` times the rate (a rate that
+    trains a projection from scratch wipes out what pretrained weights know)."""
+    groups: dict[tuple[bool, bool], list[Tensor]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         # Norms, biases, embeddings and the temperature are not shrunk toward zero.
-        if param.ndim < 2 or "embedding" in name or name == "logit_scale" or "query" in name:
-            no_decay.append(param)
-        else:
-            decay.append(param)
+        plain = param.ndim < 2 or "embedding" in name or name == "logit_scale" or "query" in name
+        groups.setdefault((not plain, name.startswith("text.transformer.")), []).append(param)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": params,
+            "weight_decay": weight_decay if decay else 0.0,
+            "lr_scale": PRETRAINED_LR_SCALE if pretrained else 1.0,
+        }
+        # decay first, as checkpoints of optimiser state written before expect
+        for (decay, pretrained), params in sorted(
+            groups.items(), key=lambda g: (not g[0][0], g[0][1])
+        )
     ]
 
 
@@ -154,7 +163,7 @@ def train(
             batch = order[s * config.batch_size : (s + 1) * config.batch_size]
             mine = batch[rank::world]  # this process's shard of the global batch
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(state.step, total, config)
+                group["lr"] = lr_at(state.step, total, config) * group["lr_scale"]
             studies = [augment(train_pairs[i].clips, aug_rng, config.view_dropout) for i in batch]
             studies = [studies[j] for j in range(rank, len(batch), world)]
             clips, mask = collate(studies, device, model.config.video.views)
