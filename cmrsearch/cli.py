@@ -158,6 +158,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     config = TrainConfig(
         model=args.config,
+        text_layers=args.text_layers,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -459,6 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=["auto", "cpu", "cuda"], default=None, help="default: CMRSEARCH_DEVICE"
     )
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--text-layers",
+        type=int,
+        choices=range(7),
+        metavar="N",
+        help="fine-tune the top N of MiniLM's 6 layers (default: the config's)",
+    )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)
 

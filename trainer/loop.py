@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from cmrclip.checkpoint import save_checkpoint
-from cmrclip.config import CONFIGS
+from cmrclip.config import CONFIGS, ModelConfig
 from cmrclip.loss import ClipLoss
 from cmrclip.metrics import retrieval_metrics
 from cmrclip.model import CMRCLIP, collate
@@ -37,6 +37,7 @@ PRETRAINED_LR_SCALE = 0.025  # 5e-5 for the text transformer at the default lr 2
 @dataclass
 class TrainConfig:
     model: str = "tiny"
+    text_layers: int | None = None  # override the config's fine-tuned MiniLM layers
     epochs: int = 30
     batch_size: int = 32
     lr: float = 2e-3
@@ -55,6 +56,13 @@ class TrainState:
     step: int = 0
     best_val: float = -1.0  # -1.0: nothing saved yet
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def model_config(config: TrainConfig) -> ModelConfig:
+    base = CONFIGS[config.model]
+    if config.text_layers is None:
+        return base
+    return replace(base, text=replace(base.text, trainable_layers=config.text_layers))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -135,7 +143,7 @@ def train(
         device = torch.device("cuda", rank % torch.cuda.device_count())  # one GPU per process
     seed_everything(config.seed)
     train_pairs, val_pairs = split_by_patient(pairs, config.val_fraction, config.seed)
-    model = CMRCLIP(CONFIGS[config.model]).to(device)
+    model = CMRCLIP(model_config(config)).to(device)
     loss_fn = ClipLoss()
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     use_amp = device.type == "cuda"
