@@ -65,9 +65,10 @@ def chips(probabilities: dict[str, dict[str, float]] | None) -> str:
     if not probabilities:
         return ""
     found = sorted(
-        ((p["probability"], f) for f, p in probabilities.items() if p["probability"] >= 0.5),
-        reverse=True,
-    )
+        (p["probability"], f)
+        for f, p in probabilities.items()
+        if p["probability"] >= CHIP_THRESHOLD
+    )[::-1]
     return " ".join(f":blue-badge[{finding_label(f)} {p:.0%}]" for p, f in found[:6])
 
 
