@@ -159,6 +159,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     config = TrainConfig(
         model=args.config,
         text_layers=args.text_layers,
+        video_size=args.video_size,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -466,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=range(7),
         metavar="N",
         help="fine-tune the top N of MiniLM's 6 layers (default: the config's)",
+    )
+    train.add_argument(
+        "--video-size",
+        type=int,
+        choices=(32, 64),
+        help="network input width in pixels (default: the config's; clips are 64)",
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)

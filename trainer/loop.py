@@ -38,6 +38,7 @@ PRETRAINED_LR_SCALE = 0.025  # 5e-5 for the text transformer at the default lr 2
 class TrainConfig:
     model: str = "tiny"
     text_layers: int | None = None  # override the config's fine-tuned MiniLM layers
+    video_size: int | None = None  # override the config's network input width
     epochs: int = 30
     batch_size: int = 32
     lr: float = 2e-3
@@ -59,10 +60,13 @@ class TrainState:
 
 
 def model_config(config: TrainConfig) -> ModelConfig:
+    """The named config with this run's overrides (they travel in the checkpoint)."""
     base = CONFIGS[config.model]
-    if config.text_layers is None:
-        return base
-    return replace(base, text=replace(base.text, trainable_layers=config.text_layers))
+    if config.text_layers is not None:
+        base = replace(base, text=replace(base.text, trainable_layers=config.text_layers))
+    if config.video_size is not None:
+        base = replace(base, video=replace(base.video, size=config.video_size))
+    return base
 
 
 def resolve_device(name: str) -> torch.device:
