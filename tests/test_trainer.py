@@ -154,3 +154,14 @@ def test_fine_tuned_text_layers_learn_at_a_small_rate() -> None:
     trainable = {id(p) for p in small.parameters() if p.requires_grad}
     assert {id(p) for g in groups for p in g["params"]} == trainable
     assert any(g["lr_scale"] < 1 for g in groups)
+
+
+def test_run_overrides_change_the_config_the_checkpoint_carries() -> None:
+    from cmrclip.config import CONFIGS
+    from trainer.loop import TrainConfig, model_config
+
+    assert model_config(TrainConfig()) == CONFIGS["tiny"]
+    changed = model_config(TrainConfig(text_layers=2, video_size=64))
+    assert changed.text.trainable_layers == 2 and changed.video.size == 64
+    assert changed.video.channels == CONFIGS["tiny"].video.channels
+    assert CONFIGS["tiny"].text.trainable_layers == 0  # the named config is untouched
