@@ -121,6 +121,7 @@ def test_login_is_required_when_accounts_exist(
     at.button[0].click().run()
     assert "Wrong user name or password." in texts(at)
     assert "user" not in at.session_state
+    assert [e.user for e in events(db, "login_failed")][-1:] == ["dr.lee"]
     at.text_input(key="login_password").input(PASSWORD)
     at.button[0].click().run()
     assert not at.exception, at.exception

@@ -36,8 +36,8 @@ def current_user(res: Resources) -> str:
         except AccountError as exc:
             st.error(str(exc))
             st.stop()
+        audit.record(res.sessions, name.strip() or "?", "login" if ok else "login_failed")
         if ok:
-            audit.record(res.sessions, name.strip(), "login")
             st.session_state["user"] = name.strip()
             st.rerun()
         st.error("Wrong user name or password.")
