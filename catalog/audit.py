@@ -7,9 +7,10 @@ written the action must not happen, so the failure is raised, never swallowed.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,6 +44,29 @@ def record(sessions: sessionmaker[Session], user: str, action: str, **details: A
             f"the audit log could not be written ({type(exc).__name__}), so the {action} was "
             "not performed; check that the catalog database is reachable"
         ) from None
+
+
+def failed_logins(session: Session, user: str, window: timedelta) -> int:
+    """Failed sign-ins of ``user`` within ``window``, since their last successful one."""
+    since = datetime.now(UTC) - window
+    last_ok = session.scalar(
+        select(func.max(AuditEvent.created_at)).where(
+            AuditEvent.user == user[:128], AuditEvent.action == "login"
+        )
+    )
+    if last_ok is not None:
+        last_ok = last_ok if last_ok.tzinfo else last_ok.replace(tzinfo=UTC)  # SQLite: naive
+        since = max(since, last_ok)
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                AuditEvent.user == user[:128],
+                AuditEvent.action == "login_failed",
+                AuditEvent.created_at > since,
+            )
+        )
+        or 0
+    )
 
 
 def recent(session: Session, limit: int = 100) -> list[AuditEvent]:

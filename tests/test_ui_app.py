@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,36 @@ def test_login_is_required_when_accounts_exist(
     assert at.session_state["user"] == "dr.lee"
     assert any(e.user == "dr.lee" for e in events(db, "login"))
     assert "Search the archive" in [t.value for t in at.title]
+
+
+def test_repeated_wrong_passwords_lock_the_account_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+    catalog: tuple[str, Path],
+    site: tuple[Path, Path],
+    db: Engine,
+    tmp_path: Path,
+) -> None:
+    from ui.login import MAX_FAILURES
+
+    users = tmp_path / "users"
+    add_user(users, "dr.guess", PASSWORD)
+    configure(monkeypatch, catalog, site[1], users_file=str(users))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.text_input(key="login_name").input("dr.guess")
+    for attempt in range(MAX_FAILURES):
+        at.text_input(key="login_password").input(f"guess number {attempt}")
+        at.button[0].click().run()
+        assert "Wrong user name or password." in texts(at)
+    at.text_input(key="login_password").input(PASSWORD)  # right, but too late
+    at.button[0].click().run()
+    assert any("Too many failed sign-ins" in e.value for e in at.error)
+    assert "user" not in at.session_state
+    assert [e.user for e in events(db, "login_locked")][-1:] == ["dr.guess"]
+    with transaction(session_factory(db)) as session:  # the window passes
+        for event in session.scalars(select(AuditEvent).where(AuditEvent.user == "dr.guess")):
+            event.created_at = event.created_at - timedelta(hours=1)
+    at.button[0].click().run()
+    assert at.session_state["user"] == "dr.guess"
 
 
 def test_no_accounts_and_no_open_access_means_no_access(

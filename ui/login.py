@@ -3,6 +3,8 @@ explicitly configured it for a local demo. No configuration means no access."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 
 from catalog import audit
@@ -10,6 +12,9 @@ from cmrsearch.accounts import AccountError, authenticate
 from ui.resources import Resources
 
 OPEN_USER = "local-demo"
+# Password guessing: after this many failures in the window an account waits it out.
+MAX_FAILURES = 5
+LOCKOUT_WINDOW = timedelta(minutes=15)
 
 
 def current_user(res: Resources) -> str:
@@ -31,6 +36,15 @@ def current_user(res: Resources) -> str:
         password = st.text_input("Password", type="password", key="login_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
+        with res.sessions() as session:
+            failures = audit.failed_logins(session, name.strip(), LOCKOUT_WINDOW)
+        if failures >= MAX_FAILURES:
+            audit.record(res.sessions, name.strip() or "?", "login_locked")
+            st.error(
+                f"Too many failed sign-ins for this account: wait "
+                f"{LOCKOUT_WINDOW.seconds // 60} minutes or ask an administrator."
+            )
+            st.stop()
         try:
             ok = authenticate(users_file, name.strip(), password)
         except AccountError as exc:
