@@ -22,7 +22,7 @@ from ui import (
 )
 from ui.login import OPEN_USER, current_user, sign_out
 from ui.resources import resources
-from ui.widgets import PAGES
+from ui.widgets import PAGES, literal
 
 log = logging.getLogger("cmrsearch.ui")
 RENDER = {
@@ -43,7 +43,7 @@ def main() -> None:
     try:
         res = resources()
     except CmrSearchError as exc:
-        st.error(f"cmr-search cannot start: {exc}")
+        st.error(literal(f"cmr-search cannot start: {exc}"))
         st.stop()
     try:
         user = current_user(res)
@@ -69,8 +69,8 @@ def main() -> None:
 
 
 def _problem(exc: Exception) -> None:
-    if isinstance(exc, CmrSearchError):
-        st.error(str(exc))
+    if isinstance(exc, CmrSearchError):  # messages may quote what the user typed
+        st.error(literal(str(exc)))
     else:  # the message may carry SQL and parameters: log the type only
         log.warning("catalog error in the UI: %s", type(exc).__name__)
         st.error(DATABASE_DOWN)

@@ -10,7 +10,7 @@ import streamlit as st
 from catalog import audit, collections
 from ui.export import Case, DateDetail, ExportOptions, slug, teaching_file
 from ui.resources import Resources, cines
-from ui.widgets import go
+from ui.widgets import go, literal
 
 DATE_CHOICES = {"none": "No dates", "year": "Year only", "full": "Full study dates"}
 
@@ -22,7 +22,7 @@ def render(res: Resources, user: str) -> None:
         description = st.text_area("Description", key="new_collection_description")
         if st.form_submit_button("Create"):
             collections.create(res.sessions, name, owner=user, description=description or None)
-            st.success(f"Created {collections.check_name(name)!r}.")
+            st.success(literal(f"Created “{collections.check_name(name)}”."))
     with res.sessions() as session:
         existing = collections.summaries(session)
     if not existing:

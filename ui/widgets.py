@@ -7,6 +7,7 @@ or as plain text, never as Markdown: a report can then never inject markup or li
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar, cast
@@ -195,6 +196,12 @@ def cine_panel(
 def plain(value: str) -> str:
     """Catalog text inside our own Markdown: drop the characters Markdown acts on."""
     return "".join(ch for ch in value if ch not in "*_`[]()<>#!|~:\\")
+
+
+def literal(text: str) -> str:
+    """Text shown through Markdown exactly as written: every ASCII punctuation mark
+    backslash-escaped (CommonMark allows it), so no user input becomes a link."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
 def findings_picker(key: str) -> list[str]:
