@@ -241,14 +241,6 @@ def _checkpoint(args: argparse.Namespace, settings: Settings) -> Path:
     return Path(checkpoint)
 
 
-def _device(settings: Settings) -> str:
-    import torch
-
-    if settings.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return settings.device
-
-
 def open_search(args: argparse.Namespace, settings: Settings) -> Any:
     from search.engine import SearchEngine
 
@@ -256,7 +248,7 @@ def open_search(args: argparse.Namespace, settings: Settings) -> Any:
         open_catalog(settings),
         settings.ensure_home(),
         _checkpoint(args, settings),
-        _device(settings),
+        settings.resolved_device(),
     )
 
 
@@ -271,7 +263,7 @@ def cmd_embed(args: argparse.Namespace, settings: Settings) -> int:
     checkpoint = _checkpoint(args, settings)
     home = settings.ensure_home()
     version = ensure_model_version(engine, checkpoint)
-    model = load_checkpoint(checkpoint, _device(settings))
+    model = load_checkpoint(checkpoint, settings.resolved_device())
     bar = tqdm(unit="study", file=sys.stderr, disable=args.json or not sys.stderr.isatty())
 
     def progress(done: int, total: int) -> None:

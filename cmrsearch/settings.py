@@ -51,6 +51,14 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.home / 'catalog.sqlite').resolve()}"
 
+    def resolved_device(self) -> str:
+        """``cpu`` or ``cuda``: ``auto`` picks CUDA when torch sees a GPU."""
+        if self.device != "auto":
+            return self.device
+        import torch  # only when asked: settings load without torch for most commands
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
     @property
     def resolved_users_file(self) -> Path:
         return self.users_file or self.home / "users"

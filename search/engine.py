@@ -112,6 +112,7 @@ class SearchEngine:
         self._lock = threading.Lock()
         self._floor: float | None = None
         self._reports: NDArray[np.float32] | None = None
+        self._impression_texts: list[str] | None = None
         self._prompts: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
         self._impressions = SentenceCache(
             home / "cache" / f"sentences-{self.version}.npz",
@@ -134,17 +135,25 @@ class SearchEngine:
             self._indexes.clear()
             self._floor = None
             self._reports = None
+            self._impression_texts = None
 
-    def report_vectors(self) -> NDArray[np.float32]:
-        """Sentence vectors of the archive's distinct impressions (once per engine)."""
+    def impressions(self) -> list[str]:
+        """The archive's distinct impressions (read once per engine)."""
         with self._lock:
-            if self._reports is None:
+            if self._impression_texts is None:
                 with self.sessions() as session:
-                    texts = list(
+                    self._impression_texts = list(
                         session.scalars(
                             select(Report.impression).distinct().limit(MAX_CALIBRATION_REPORTS)
                         )
                     )
+            return self._impression_texts
+
+    def report_vectors(self) -> NDArray[np.float32]:
+        """Sentence vectors of the archive's distinct impressions (once per engine)."""
+        texts = self.impressions()
+        with self._lock:
+            if self._reports is None:
                 self._reports = self._impressions.vectors(texts)
             return self._reports
 
@@ -343,11 +352,11 @@ class SearchEngine:
         limit = min(top or MAX_K, MAX_K, index.ntotal if index else 0)
         if limit == 0:
             return []
-        query = self.model.encode_text([query_text])
+        query, sentence = self._encode_query(query_text)
         hits, _ = self._nearest(query, limit, filters or Filters(), STUDY, {})
         if min_score is not None:
             hits = [h for h in hits if h[1] >= min_score]
-        return self._describe(hits, (query[0], self._sentence_space([query_text])[0]))
+        return self._describe(hits, (query[0], sentence))
 
     def study(self, study_uid: str) -> StudyDetail:
         with self.sessions() as session:
@@ -475,11 +484,7 @@ class SearchEngine:
         self.floor()
         for finding in FINDINGS:
             self._prompt_vectors(finding)
-        with self.sessions() as session:
-            impressions = session.scalars(
-                select(Report.impression).distinct().limit(MAX_CALIBRATION_REPORTS)
-            )
-            sentences = {s for text in impressions for s in split_sentences(text)}
+        sentences = {s for text in self.impressions() for s in split_sentences(text)}
         if len(sentences) <= MAX_WARM_SENTENCES:  # reports repeat their sentences a lot
             self._impressions.vectors(sorted(sentences))
 

@@ -104,6 +104,22 @@ def result_studies(at: AppTest) -> list[str]:
 
 
 # ---- access ---------------------------------------------------------------------------
+def sign_in_page(
+    monkeypatch: pytest.MonkeyPatch,
+    catalog: tuple[str, Path],
+    site: tuple[Path, Path],
+    tmp_path: Path,
+    user: str,
+) -> AppTest:
+    """The app with one account, ``user``, configured: it opens on the sign-in form."""
+    users = tmp_path / "users"
+    add_user(users, user, PASSWORD)
+    configure(monkeypatch, catalog, site[1], users_file=str(users))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.text_input(key="login_name").input(user)
+    return at
+
+
 def test_login_is_required_when_accounts_exist(
     monkeypatch: pytest.MonkeyPatch,
     catalog: tuple[str, Path],
@@ -111,13 +127,9 @@ def test_login_is_required_when_accounts_exist(
     db: Engine,
     tmp_path: Path,
 ) -> None:
-    users = tmp_path / "users"
-    add_user(users, "dr.lee", PASSWORD)
-    configure(monkeypatch, catalog, site[1], users_file=str(users))
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = sign_in_page(monkeypatch, catalog, site, tmp_path, "dr.lee")
     assert [b.label for b in at.button] == ["Sign in"]
-    assert not at.text_input(key="query") if "query" in at.session_state else True
-    at.text_input(key="login_name").input("dr.lee")
+    assert "query" not in [t.key for t in at.text_input]  # no search before signing in
     at.text_input(key="login_password").input("wrong password!")
     at.button[0].click().run()
     assert "Wrong user name or password." in texts(at)
@@ -140,11 +152,7 @@ def test_repeated_wrong_passwords_lock_the_account_for_a_while(
 ) -> None:
     from ui.login import MAX_FAILURES
 
-    users = tmp_path / "users"
-    add_user(users, "dr.guess", PASSWORD)
-    configure(monkeypatch, catalog, site[1], users_file=str(users))
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.text_input(key="login_name").input("dr.guess")
+    at = sign_in_page(monkeypatch, catalog, site, tmp_path, "dr.guess")
     for attempt in range(MAX_FAILURES):
         at.text_input(key="login_password").input(f"guess number {attempt}")
         at.button[0].click().run()

@@ -112,11 +112,14 @@ def _param_groups(model: CMRCLIP, weight_decay: float) -> list[dict[str, Any]]:
             "weight_decay": weight_decay if decay else 0.0,
             "lr_scale": PRETRAINED_LR_SCALE if pretrained else 1.0,
         }
-        # decay first, as checkpoints of optimiser state written before expect
-        for (decay, pretrained), params in sorted(
-            groups.items(), key=lambda g: (not g[0][0], g[0][1])
-        )
+        # Decay groups first: the order optimiser states saved by earlier runs resume into.
+        for (decay, pretrained), params in sorted(groups.items(), key=_decay_first)
     ]
+
+
+def _decay_first(group: tuple[tuple[bool, bool], list[Tensor]]) -> tuple[bool, bool]:
+    (decay, pretrained), _ = group
+    return (not decay, pretrained)
 
 
 def _gather(x: Tensor) -> Tensor:
@@ -175,7 +178,8 @@ def train(
             batch = order[s * config.batch_size : (s + 1) * config.batch_size]
             mine = batch[rank::world]  # this process's shard of the global batch
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(state.step, total, config) * group["lr_scale"]
+                # A state saved before per-group scales existed has no "lr_scale": it means 1.
+                group["lr"] = lr_at(state.step, total, config) * group.get("lr_scale", 1.0)
             studies = [augment(train_pairs[i].clips, aug_rng, config.view_dropout) for i in batch]
             studies = [studies[j] for j in range(rank, len(batch), world)]
             clips, mask = collate(studies, device, model.config.video.views)

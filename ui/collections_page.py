@@ -9,7 +9,7 @@ import streamlit as st
 
 from catalog import audit, collections
 from ui.export import Case, DateDetail, ExportOptions, slug, teaching_file
-from ui.resources import Resources, cines
+from ui.resources import Resources
 from ui.widgets import go, literal
 
 DATE_CHOICES = {"none": "No dates", "year": "Year only", "full": "Full study dates"}
@@ -121,7 +121,7 @@ def _export(res: Resources, user: str, collection_id: int, name: str, cases: lis
                 name,
                 cases,
                 search.study,
-                lambda detail: cines(res, detail),
+                search.cines,
                 ExportOptions(dates=cast(DateDetail, dates), pseudonyms=pseudonyms),
             )
         st.session_state["export"] = (collection_id, exported)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from catalog import audit
 from cmrsearch.accounts import AccountError, authenticate
+from cmrsearch.serve import check_access
 from ui.resources import Resources
 
 OPEN_USER = "local-demo"
@@ -23,13 +24,8 @@ def current_user(res: Resources) -> str:
         return OPEN_USER
     if user := st.session_state.get("user"):
         return str(user)
+    check_access(res.settings)  # no users file: the page says how to create one
     users_file = res.settings.resolved_users_file
-    if not users_file.exists():
-        st.error(
-            "No accounts are configured. Create one with `cmrsearch user add NAME`, "
-            "or set CMRSEARCH_OPEN_ACCESS=true for a local demo on this machine only."
-        )
-        st.stop()
     st.title("cmr-search")
     with st.form("login"):
         name = st.text_input("User name", key="login_name")

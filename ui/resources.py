@@ -42,19 +42,12 @@ def resources() -> Resources:
             "`cmrsearch train`, then restart `cmrsearch serve`."
         )
     else:
-        device = settings.device if settings.device != "auto" else _auto_device()
         try:
-            search = SearchEngine(catalog, home, settings.model, device)
+            search = SearchEngine(catalog, home, settings.model, settings.resolved_device())
             search.warm_up()  # the first user's query should not pay for calibration
         except CmrSearchError as exc:
             problem = f"The model cannot be loaded: {exc}"
     return Resources(settings, home, catalog, session_factory(catalog), search, problem)
-
-
-def _auto_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -69,6 +62,13 @@ def cine_frame(clip_file: str, view: str, index: int, _cine: Cine, size: int) ->
     return png(_cine.frames[index], size)
 
 
+@st.cache_resource(max_entries=256, show_spinner=False)
+def study_cines(_res: Resources, clip_file: str, _detail: StudyDetail) -> list[Cine]:
+    """A study's decoded cines, read once per clip file (reruns for a widget click do
+    not reread it); shared read-only by every session."""
+    assert _res.search is not None
+    return _res.search.cines(_detail)
+
+
 def cines(res: Resources, detail: StudyDetail) -> list[Cine]:
-    assert res.search is not None
-    return res.search.cines(detail)
+    return study_cines(res, detail.clip_file or "", detail) if detail.clip_file else []
