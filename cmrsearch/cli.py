@@ -160,6 +160,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         model=args.config,
         text_layers=args.text_layers,
         video_size=args.video_size,
+        **({} if args.statement_weight is None else {"statement_weight": args.statement_weight}),
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -382,6 +383,16 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmrsearch", description="Semantic search for cardiac MRI archives."
@@ -465,6 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=(32, 64),
         help="network input width in pixels (default: the config's; clips are 64)",
+    )
+    train.add_argument(
+        "--statement-weight",
+        type=_fraction,
+        metavar="W",
+        help="share of the loss that aligns studies with single impression statements "
+        "(0 to 1; default 0.5)",
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)

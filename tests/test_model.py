@@ -13,7 +13,7 @@ import torch
 from cmrclip.checkpoint import load_checkpoint, save_checkpoint, version_id
 from cmrclip.config import CONFIGS, ModelConfig
 from cmrclip.errors import ModelError
-from cmrclip.loss import ClipLoss
+from cmrclip.loss import ClipLoss, multi_positive_loss
 from cmrclip.model import CMRCLIP, collate
 from cmrsearch.vocabulary import CLIP_VIEWS
 
@@ -86,6 +86,37 @@ def test_loss_matches_the_formula_and_treats_duplicates_as_positives() -> None:
 
     assert gradient(None).norm() > 0.3
     assert gradient(torch.tensor([0, 0, 1])).norm() < 0.05 * gradient(None).norm()
+
+
+def test_statement_loss_spreads_each_target_over_its_positives() -> None:
+    # Two studies, three statements: study 0 makes statements 0 and 1, study 1 makes 1 and 2.
+    video = torch.eye(3)[:2]
+    text = torch.eye(3)
+    positives = torch.tensor([[True, True, False], [False, True, True]])
+    scale = torch.tensor(2.0)
+    logits = (scale * video @ text.t()).numpy()
+
+    def soft_ce(rows: np.ndarray, pos: np.ndarray) -> float:
+        out = []
+        for row, p in zip(rows, pos, strict=True):
+            log_p = row - np.log(np.exp(row).sum())
+            out.append(-(log_p * p / p.sum()).sum())
+        return float(np.mean(out))
+
+    pos = positives.numpy().astype(float)
+    expected = (soft_ce(logits, pos) + soft_ce(logits.T, pos.T)) / 2
+    assert multi_positive_loss(video, text, scale, positives).item() == pytest.approx(expected)
+
+    # A statement nobody in the batch makes has no column target; a study with an empty
+    # impression has no row target: neither changes the loss of the others.
+    with_empty = torch.cat([positives, torch.zeros(1, 3, dtype=torch.bool)])
+    video3 = torch.cat([video, torch.tensor([[0.0, 0.0, 1.0]])])
+    rows = soft_ce(logits, pos)  # the empty row is left out
+    logits3 = (scale * video3 @ text.t()).numpy()
+    cols = soft_ce(logits3.T, with_empty.numpy().T.astype(float))
+    assert multi_positive_loss(video3, text, scale, with_empty).item() == pytest.approx(
+        (rows + cols) / 2, rel=1e-5
+    )
 
 
 def test_checkpoint_round_trip_is_exact(model: CMRCLIP, tmp_path: Path) -> None:

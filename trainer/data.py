@@ -86,20 +86,58 @@ def split_by_patient(
 
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 _PUNCT = re.compile(r"[^a-z ]+")
+_ITEM_NUMBER = re.compile(r"^\s*\d+[.)]\s*")  # "2. " or "2) " of a numbered impression
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # "62%. No LGE": not "2.5 cm"
+
+
+def text_key(text: str) -> str:
+    """Case, numbers and punctuation ignored: "LVEF 62%." and "LVEF 65%." say one thing."""
+    return " ".join(_PUNCT.sub(" ", _NUMBERS.sub(" ", text.lower())).split())
 
 
 def impression_groups(impressions: list[str]) -> NDArray[np.int64]:
-    """Group ids: impressions equal once case, numbers and punctuation are ignored.
-
-    "Normal study. LVEF 62%." and "Normal study. LVEF 65%." say the same thing; the
-    loss treats such studies as positives of each other.
-    """
+    """Group ids of impressions with equal keys; the loss treats a group as positives."""
     keys: dict[str, int] = {}
+    return np.array(
+        [keys.setdefault(text_key(text), len(keys)) for text in impressions], dtype=np.int64
+    )
+
+
+def impression_statements(impression: str) -> list[str]:
+    """The statements of an impression, in order: numbered items, then sentences."""
     out = []
-    for text in impressions:
-        key = " ".join(_PUNCT.sub(" ", _NUMBERS.sub(" ", text.lower())).split())
-        out.append(keys.setdefault(key, len(keys)))
-    return np.array(out, dtype=np.int64)
+    for line in impression.splitlines():
+        line = _ITEM_NUMBER.sub("", line).strip()
+        out += [s.strip() for s in _SENTENCE_END.split(line) if s.strip()]
+    return out
+
+
+@dataclass
+class Statements:
+    """Distinct statements of a set of impressions and which impression makes which."""
+
+    texts: list[str]  # one wording per key (the first seen)
+    made: NDArray[np.bool_]  # (impressions, statements)
+
+
+def statement_table(impressions: list[str]) -> Statements:
+    keys: dict[str, int] = {}
+    texts: list[str] = []
+    rows: list[set[int]] = []
+    for impression in impressions:
+        row = set()
+        for statement in impression_statements(impression):
+            key = text_key(statement)
+            if key and key not in keys:
+                keys[key] = len(texts)
+                texts.append(statement)
+            if key:
+                row.add(keys[key])
+        rows.append(row)
+    made = np.zeros((len(impressions), len(texts)), bool)
+    for i, row in enumerate(rows):
+        made[i, list(row)] = True
+    return Statements(texts, made)
 
 
 def write_train_studies(checkpoint: Path, pairs: list[Pair]) -> None:

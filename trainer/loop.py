@@ -24,11 +24,18 @@ from torch import Tensor
 
 from cmrclip.checkpoint import save_checkpoint
 from cmrclip.config import CONFIGS, ModelConfig
-from cmrclip.loss import ClipLoss
+from cmrclip.loss import ClipLoss, multi_positive_loss
 from cmrclip.metrics import retrieval_metrics
 from cmrclip.model import CMRCLIP, collate
-from trainer.augment import augment
-from trainer.data import Pair, impression_groups, split_by_patient, write_train_studies
+from trainer.augment import augment_batch
+from trainer.data import (
+    Pair,
+    Statements,
+    impression_groups,
+    split_by_patient,
+    statement_table,
+    write_train_studies,
+)
 
 STATE_FILE = "train_state.pt"
 PRETRAINED_LR_SCALE = 0.025  # 5e-5 for the text transformer at the default lr 2e-3
@@ -49,6 +56,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     view_dropout: float = 0.2
+    # Share of the loss that aligns studies with single impression statements (see README).
+    statement_weight: float = 0.5
 
 
 @dataclass
@@ -122,6 +131,42 @@ def _decay_first(group: tuple[tuple[bool, bool], list[Tensor]]) -> tuple[bool, b
     return (not decay, pretrained)
 
 
+def _statement_loss(
+    model: CMRCLIP,
+    video: Tensor,
+    statements: Statements,
+    features: Tensor | None,
+    batch: np.ndarray[Any, Any],
+) -> Tensor:
+    """Studies against the distinct statements their impressions make in this batch.
+
+    A whole impression mixes what is found with what is ruled out ("Apical aneurysm.
+    No LV thrombus. Normal RV size and function."), so its single vector sits between
+    them; prompts and clinicians' queries are single statements. Every process encodes
+    the batch's statements itself (they are shared by its studies, not sharded)."""
+    made = torch.from_numpy(statements.made[batch])
+    ids = made.any(dim=0).nonzero().squeeze(1)
+    if features is not None:
+        text = model.text_embeddings(features=features[ids].to(video.device))
+    else:
+        text = model.text_embeddings([statements.texts[i] for i in ids.tolist()])
+    return multi_positive_loss(video, text.float(), model.scale(), made[:, ids].to(video.device))
+
+
+def _average_gradients(*modules: torch.nn.Module | Tensor, world: int) -> None:
+    """Gradients of what DistributedDataParallel does not wrap (text tower, temperature).
+
+    Every process computes the same whole-batch loss, so summing over processes and
+    dividing by their number gives the gradient of that loss, as DDP does for the video.
+    """
+    for part in modules:
+        params = [part] if isinstance(part, Tensor) else list(part.parameters())
+        for param in params:
+            if param.grad is not None:
+                dist.all_reduce(param.grad)
+                param.grad /= world
+
+
 def _gather(x: Tensor) -> Tensor:
     """All-gather with gradients, so every process sees the whole batch's negatives."""
     if not (dist.is_available() and dist.is_initialized()):
@@ -157,8 +202,14 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     texts = [p.impression for p in train_pairs]
     groups = torch.from_numpy(impression_groups(texts))
-    with torch.no_grad():  # a frozen text tower is run once per impression, not per step
+    statements = statement_table(texts)
+    with torch.no_grad():  # a frozen text tower is run once per text, not per step
         text_features = model.text.features(texts) if model.text.frozen else None
+        statement_features = (
+            model.text.features(statements.texts)
+            if model.text.frozen and config.statement_weight > 0
+            else None
+        )
     steps_per_epoch = max(1, len(train_pairs) // config.batch_size)
     total = steps_per_epoch * config.epochs
     state = _resume(out, model, optimizer, scaler)
@@ -172,7 +223,6 @@ def train(
     while state.epoch < config.epochs:
         model.train()
         order = np.random.default_rng([config.seed, state.epoch]).permutation(len(train_pairs))
-        aug_rng = np.random.default_rng([config.seed, state.epoch, 1])
         losses = []
         for s in range(steps_per_epoch):
             batch = order[s * config.batch_size : (s + 1) * config.batch_size]
@@ -180,9 +230,12 @@ def train(
             for group in optimizer.param_groups:
                 # A state saved before per-group scales existed has no "lr_scale": it means 1.
                 group["lr"] = lr_at(state.step, total, config) * group.get("lr_scale", 1.0)
-            studies = [augment(train_pairs[i].clips, aug_rng, config.view_dropout) for i in batch]
-            studies = [studies[j] for j in range(rank, len(batch), world)]
-            clips, mask = collate(studies, device, model.config.video.views)
+            views = model.config.video.views
+            clips, mask = collate([train_pairs[i].clips for i in mine], device, views)
+            rngs = [np.random.default_rng([config.seed, state.epoch, 1, int(i)]) for i in mine]
+            clips, mask = augment_batch(
+                clips, mask, rngs, views, model.config.video.frames, config.view_dropout
+            )
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 video, _ = ddp_video(clips, mask)
                 video = torch.nn.functional.normalize(video.float(), dim=-1)
@@ -191,14 +244,20 @@ def train(
                 else:
                     text = model.text_embeddings([texts[i] for i in mine])
                 gathered = np.concatenate([batch[r::world] for r in range(world)])
+                all_video = _gather(video)
                 loss = loss_fn(
-                    _gather(video),
-                    _gather(text.float()),
-                    model.scale(),
-                    groups[gathered].to(device),
+                    all_video, _gather(text.float()), model.scale(), groups[gathered].to(device)
                 )
+                if config.statement_weight > 0:
+                    loss = (
+                        1 - config.statement_weight
+                    ) * loss + config.statement_weight * _statement_loss(
+                        model, all_video, statements, statement_features, gathered
+                    )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if world > 1:
+                _average_gradients(model.text, model.logit_scale, world=world)
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(optimizer)

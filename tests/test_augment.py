@@ -1,0 +1,101 @@
+"""Training augmentation on collated batches: what it keeps, moves and never invents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from cmrclip.model import collate
+from cmrsearch.vocabulary import CLIP_VIEWS
+from trainer.augment import _jitter, _retime, augment_batch
+
+
+def studies(n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            v: rng.integers(0, 256, (1 if v == "lge" else 16, 64, 64), dtype=np.uint8)
+            for v in CLIP_VIEWS
+        }
+        for _ in range(n)
+    ]
+
+
+def test_retime_starts_at_another_phase_and_keeps_the_networks_phases() -> None:
+    x = torch.arange(16, dtype=torch.float32)[None, :, None, None].expand(2, 16, 2, 2)
+    out = _retime(x, torch.tensor([0.0, 0.25]), torch.tensor([0.0, 0.0]), frames=8)
+    assert out[0, :, 0, 0].tolist() == [0, 2, 4, 6, 8, 10, 12, 14]
+    # a quarter-cycle later start: np.roll by 4 phases, then every second phase
+    assert out[1, :, 0, 0].tolist() == np.roll(np.arange(16), 4)[::2].tolist()
+    coarse = _retime(x, torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0]), frames=8)
+    assert coarse[0, :, 0, 0].tolist() == [0, 0, 4, 4, 8, 8, 12, 12]
+
+
+def test_jitter_matches_an_affine_resampling_and_is_identity_without_motion() -> None:
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(ndimage.gaussian_filter(rng.random((1, 2, 64, 64)), 2).astype(np.float32))
+    same = _jitter(x, torch.tensor([1.0]), torch.tensor([[0.0, 0.0]]))
+    torch.testing.assert_close(same, x, atol=1e-5, rtol=0)
+    zoom, shift = 1.08, np.array([2.0, -1.5])
+    moved = _jitter(x, torch.tensor([zoom]), torch.from_numpy(shift[None].astype(np.float32)))
+    centre = 31.5
+    expected = ndimage.affine_transform(
+        x[0, 0].numpy(),
+        np.diag([1 / zoom, 1 / zoom]),
+        offset=centre - centre / zoom + shift,
+        order=1,
+        mode="nearest",
+    )
+    inner = (slice(4, -4), slice(4, -4))  # edges: "border" and "nearest" differ by a half pixel
+    np.testing.assert_allclose(moved[0, 0].numpy()[inner], expected[inner], atol=1e-4)
+
+
+def test_views_are_dropped_but_never_all_and_absent_views_stay_absent() -> None:
+    batch = studies(40)
+    for study in batch[::2]:
+        for view in ("2ch", "3ch", "lge"):
+            study.pop(view, None)
+    clips, mask = collate(batch, torch.device("cpu"))
+    rngs = [np.random.default_rng([0, i]) for i in range(40)]
+    out, kept = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8, view_dropout=0.9)
+    assert bool((kept <= mask).all())  # nothing absent becomes present
+    assert bool(kept.any(dim=1).all())  # every study keeps a view
+    assert kept.sum() < mask.sum() * 0.3  # and most views did drop at 0.9
+    for name, clip in out.items():
+        assert clip.dtype == torch.float32 and clip.min() >= 0.0 and clip.max() <= 1.0
+        assert clip.shape[1] == (1 if name == "lge" else 8)
+
+
+def test_a_studys_augmentation_does_not_depend_on_its_batch() -> None:
+    batch = studies(3, seed=4)
+
+    def augmented(items: list[dict[str, np.ndarray]], ids: list[int]) -> dict[str, torch.Tensor]:
+        clips, mask = collate(items, torch.device("cpu"))
+        rngs = [np.random.default_rng([7, i]) for i in ids]
+        return augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8)[0]
+
+    alone = augmented([batch[2]], [2])
+    together = augmented(batch, [0, 1, 2])
+    for name in CLIP_VIEWS:
+        torch.testing.assert_close(together[name][2:], alone[name])
+    again = augmented(batch, [0, 1, 2])
+    assert all(torch.equal(together[n], again[n]) for n in CLIP_VIEWS)
+    assert not torch.allclose(together["sax_mid"][0], together["sax_mid"][1])
+
+
+@pytest.mark.parametrize("frames", [8, 16])
+def test_augmented_clips_feed_the_network(frames: int) -> None:
+    from dataclasses import replace
+
+    from cmrclip.config import CONFIGS
+    from cmrclip.model import CMRCLIP
+
+    config = replace(CONFIGS["tiny"], video=replace(CONFIGS["tiny"].video, frames=frames))
+    model = CMRCLIP(config)
+    clips, mask = collate(studies(2), torch.device("cpu"))
+    rngs = [np.random.default_rng(i) for i in range(2)]
+    out, kept = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=frames)
+    study, _ = model.video_embeddings(out, kept)
+    assert study.shape == (2, config.embed_dim) and torch.isfinite(study).all()
