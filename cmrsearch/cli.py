@@ -481,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--statement-weight",
         type=_fraction,
         metavar="W",
-        help="share of the loss that aligns studies with single impression statements "
+        help="share of the loss that aligns studies with single report statements "
         "(0 to 1; default 0.5)",
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -14,12 +14,7 @@ from catalog.models import ModelVersion
 from cmrclip.checkpoint import load_checkpoint, version_id
 from cmrsearch.cli import main
 from phantom.archive import generate
-from trainer.data import (
-    impression_groups,
-    impression_statements,
-    read_train_studies,
-    statement_table,
-)
+from trainer.data import impression_groups, read_train_studies
 
 
 @pytest.fixture(scope="module")
@@ -140,42 +135,6 @@ def test_near_identical_impressions_share_a_group() -> None:
         ["Normal study. LVEF 62%.", "normal study, LVEF 65 %", "Dilated LV. LVEF 30%."]
     )
     assert groups[0] == groups[1] != groups[2]
-
-
-def test_impressions_split_into_statements_of_both_styles() -> None:
-    internal = (
-        "1. Apical LV aneurysm (LVEF 2.5%).\n2) No LV thrombus.\n3. Normal RV size and function."
-    )
-    external = "Severely dilated LV, LVEDVi 160 ml/m². No LGE; findings in keeping with DCM."
-    assert impression_statements(internal) == [
-        "Apical LV aneurysm (LVEF 2.5%).",
-        "No LV thrombus.",
-        "Normal RV size and function.",
-    ]
-    assert impression_statements(external) == [
-        "Severely dilated LV, LVEDVi 160 ml/m².",
-        "No LGE; findings in keeping with DCM.",
-    ]
-
-
-def test_statement_table_merges_wordings_that_differ_only_in_numbers() -> None:
-    table = statement_table(
-        [
-            "1. Severely impaired LV function (LVEF 24%).\n2. No LGE.",
-            "Severely impaired LV function (LVEF 20%). Apical LV aneurysm.",
-            "",
-        ]
-    )
-    assert table.texts == [
-        "Severely impaired LV function (LVEF 24%).",
-        "No LGE.",
-        "Apical LV aneurysm.",
-    ]
-    assert table.made.tolist() == [
-        [True, True, False],
-        [True, False, True],
-        [False, False, False],
-    ]
 
 
 def test_fine_tuned_text_layers_learn_at_a_small_rate() -> None:

@@ -28,14 +28,8 @@ from cmrclip.loss import ClipLoss, multi_positive_loss
 from cmrclip.metrics import retrieval_metrics
 from cmrclip.model import CMRCLIP, collate
 from trainer.augment import augment_batch
-from trainer.data import (
-    Pair,
-    Statements,
-    impression_groups,
-    split_by_patient,
-    statement_table,
-    write_train_studies,
-)
+from trainer.data import Pair, impression_groups, split_by_patient, write_train_studies
+from trainer.statements import Statements, report_statements, statement_table
 
 STATE_FILE = "train_state.pt"
 PRETRAINED_LR_SCALE = 0.025  # 5e-5 for the text transformer at the default lr 2e-3
@@ -56,7 +50,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     view_dropout: float = 0.2
-    # Share of the loss that aligns studies with single impression statements (see README).
+    # Share of the loss that aligns studies with single report statements (see README).
     statement_weight: float = 0.5
 
 
@@ -131,6 +125,11 @@ def _decay_first(group: tuple[tuple[bool, bool], list[Tensor]]) -> tuple[bool, b
     return (not decay, pretrained)
 
 
+def _features(model: CMRCLIP, texts: list[str], batch: int = 256) -> Tensor:
+    parts = [model.text.features(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+    return torch.cat(parts) if parts else torch.zeros(0, model.text.width)
+
+
 def _statement_loss(
     model: CMRCLIP,
     video: Tensor,
@@ -138,12 +137,9 @@ def _statement_loss(
     features: Tensor | None,
     batch: np.ndarray[Any, Any],
 ) -> Tensor:
-    """Studies against the distinct statements their impressions make in this batch.
-
-    A whole impression mixes what is found with what is ruled out ("Apical aneurysm.
-    No LV thrombus. Normal RV size and function."), so its single vector sits between
-    them; prompts and clinicians' queries are single statements. Every process encodes
-    the batch's statements itself (they are shared by its studies, not sharded)."""
+    """Studies against the distinct statements their reports make in this batch
+    (`trainer.statements`). Every process encodes the batch's statements itself: they
+    are shared by its studies, not sharded."""
     made = torch.from_numpy(statements.made[batch])
     ids = made.any(dim=0).nonzero().squeeze(1)
     if features is not None:
@@ -202,11 +198,11 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     texts = [p.impression for p in train_pairs]
     groups = torch.from_numpy(impression_groups(texts))
-    statements = statement_table(texts)
+    statements = statement_table([report_statements(p.impression, p.report) for p in train_pairs])
     with torch.no_grad():  # a frozen text tower is run once per text, not per step
-        text_features = model.text.features(texts) if model.text.frozen else None
+        text_features = _features(model, texts) if model.text.frozen else None
         statement_features = (
-            model.text.features(statements.texts)
+            _features(model, statements.texts)
             if model.text.frozen and config.statement_weight > 0
             else None
         )
