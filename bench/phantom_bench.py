@@ -3,13 +3,17 @@
     .venv/bin/python bench/phantom_bench.py [--studies N] [--workers W]
 
 Prints JSON: studies per second per core (one worker), the parallel rate, bytes per
-study and the projected size of a 300-study archive (target < 1.5 GB).
+study and the projected size of a 300-study archive (target < 1.5 GB). The one-worker
+run's CPU time is split into user and kernel time: file creation on some filesystems
+(ext4 without a journal scanning past inodes freed in the last minute, e.g. by a
+previous run's cleanup) shows up as kernel time, not as the generator's own work.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,9 +32,9 @@ def main() -> None:
     parser.add_argument("--size", default="default")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), os.times()
         one = generate(Path(tmp) / "one", args.studies, seed=1, workers=1, size=args.size)
-        serial = time.perf_counter() - start
+        serial, used = time.perf_counter() - start, os.times()
         start = time.perf_counter()
         generate(Path(tmp) / "par", args.studies, seed=1, workers=args.workers, size=args.size)
         parallel = time.perf_counter() - start
@@ -42,6 +46,8 @@ def main() -> None:
                 "size": args.size,
                 "studies": args.studies,
                 "studies_per_second_per_core": round(args.studies / serial, 2),
+                "user_cpu_ms_per_study": round((used.user - cpu.user) / args.studies * 1e3),
+                "kernel_cpu_ms_per_study": round((used.system - cpu.system) / args.studies * 1e3),
                 "studies_per_second_parallel": round(args.studies / parallel, 2),
                 "workers": args.workers,
                 "bytes_per_study": int(per_study),

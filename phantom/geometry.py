@@ -39,7 +39,11 @@ class HeartFrame:
 
     def to_local(self, points: NDArray[np.float64]) -> tuple[NDArray[np.float32], ...]:
         d = points - self.origin
-        return tuple((d @ axis).astype(np.float32) for axis in (self.a, self.u, self.v))
+        # Column sums rather than d @ axis: no BLAS threads for a (n, 3) product.
+        return tuple(
+            (d[:, 0] * axis[0] + d[:, 1] * axis[1] + d[:, 2] * axis[2]).astype(np.float32)
+            for axis in (self.a, self.u, self.v)
+        )
 
     def to_patient(self, s: float, u: float, v: float) -> Vec:
         return self.origin + s * self.a + u * self.u + v * self.v

@@ -16,7 +16,8 @@ Sizes are solved so that the volumes of this model equal the case's EDV and EF.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -57,26 +58,98 @@ LVOT_ANGLE = np.deg2rad(56.0)  # where the aortic root leaves the LV base (from 
 
 def _ramp(inside_margin: Float, width: float) -> Float:
     """Soft membership: 1 well inside (margin > 0), 0 outside, linear over ``width`` mm."""
-    return np.clip(0.5 + inside_margin / width, 0.0, 1.0).astype(F)
+    out = np.multiply(inside_margin, F(1.0 / width), dtype=F)
+    out += F(0.5)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _window(theta: Float, centre_deg: float, half_width_deg: float) -> Float:
     """A smooth angular window (1 at centre, 0 beyond half width)."""
-    d = np.angle(np.exp(1j * (theta - np.deg2rad(centre_deg))))
-    x = np.clip(np.abs(d) / np.deg2rad(half_width_deg), 0.0, 1.0)
-    return (0.5 + 0.5 * np.cos(np.pi * x)).astype(F)
+    # Wrapped angular distance in float32 (a complex exponential costs far more).
+    d = np.abs(np.mod(theta - F(math.radians(centre_deg) - math.pi), F(2 * math.pi)) - F(math.pi))
+    x = np.clip(d * F(1.0 / math.radians(half_width_deg)), 0.0, 1.0)
+    return (0.5 + 0.5 * np.cos(F(math.pi) * x)).astype(F, copy=False)
 
 
-def _ellipsoid_distance(
-    p: tuple[Float, Float, Float],
+# An axis-aligned ellipsoid in the heart frame: ((s, u, v) centre, (u, v, s) semi-axes);
+# each number a float or one value per phase, shape (phases, 1).
+Shape = tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]
+
+
+def _basis(s: Float, u: Float, v: Float) -> Float:
+    """[u^2, v^2, s^2, u, v, s, 1] per point, shape (7, points), from (1, points) rows."""
+    return np.concatenate([u * u, v * v, s * s, u, v, s, np.ones_like(s)], axis=0)
+
+
+def _weights(shapes: list[Shape], phases: int) -> tuple[Float, Float]:
+    """Weights on the basis of sum_i (x_i - c_i)^2 / a_i^2 (rho^2) and of the same over
+    a_i^4 (|grad rho|^2 rho^2), one row per shape and phase."""
+    rho = np.zeros((len(shapes), phases, 7))
+    grad = np.zeros((len(shapes), phases, 7))
+    for n, ((cs, cu, cv), semi) in enumerate(shapes):
+        for i, (c, a) in enumerate(zip((cu, cv, cs), semi, strict=True)):
+            c, k = np.ravel(c), np.ravel(a) ** -2.0
+            for out, f in ((rho, k), (grad, k * k)):
+                out[n, :, i] = f
+                out[n, :, 3 + i] = -2.0 * c * f
+                out[n, :, 6] += c * c * f
+    return rho.reshape(-1, 7).astype(F), grad.reshape(-1, 7).astype(F)
+
+
+def _ellipsoid_distances(basis: Float, shapes: list[Shape], phases: int) -> list[Float]:
+    """Approximate signed distances (mm) to ellipsoids (first order: (rho - 1) / |grad rho|,
+    rho the normalised radius), each (phases, points).
+
+    The squares expand on a fixed basis, so every shape at every phase comes out of two
+    small matrix products instead of some fifteen array passes per shape."""
+    w_rho, w_grad = _weights(shapes, phases)
+    return list(np.split(_distances(basis, w_rho, w_grad), len(shapes)))
+
+
+def _distances(basis: Float, w_rho: Float, w_grad: Float) -> Float:
+    """The distances of ``_ellipsoid_distances`` from its weights, stacked by shape."""
+    # einsum, not @: OpenBLAS would spread these small products over threads, which is
+    # many times slower on a busy machine and not one core's work.
+    rho2 = np.einsum("pk,kn->pn", w_rho, basis)
+    grad2 = np.einsum("pk,kn->pn", w_grad, basis)
+    np.maximum(rho2, 0.0, out=rho2)  # the expansion may round just below zero
+    np.maximum(grad2, 1e-12, out=grad2)
+    out = rho2 - np.sqrt(rho2)  # (rho - 1) rho
+    out /= np.sqrt(grad2, out=grad2)  # |grad rho| rho
+    return out
+
+
+def _near_ellipsoid(
+    s: Float,
+    u: Float,
+    v: Float,
     centre: tuple[float, float, float],
-    semi: tuple[float, float, float],
-) -> Float:
-    """Approximate signed distance (mm) to an axis-aligned ellipsoid (first-order)."""
-    q = [(p[i] - centre[i]) / semi[i] for i in range(3)]
-    rho = np.sqrt(q[0] ** 2 + q[1] ** 2 + q[2] ** 2) + 1e-6
-    grad = np.sqrt(sum((q[i] / semi[i]) ** 2 for i in range(3))) / rho + 1e-6
-    return ((rho - 1.0) / grad).astype(F)
+    largest: tuple[float, float, float],
+    smallest: tuple[float, float, float],
+    distance: float,
+    shift: float = 0.0,
+) -> NDArray[np.bool_]:
+    """Points whose ellipsoid distance may fall below ``distance`` while the semi-axes
+    (u, v, s) vary between ``smallest`` and ``largest`` and the centre (s, u, v) moves
+    up to ``shift`` mm along s. The first-order distance is at least (rho - 1) times the
+    smallest semi-axis, so such points have rho < 1 + distance / min(smallest)."""
+    grow = 1.0 + distance / min(smallest)
+    a = [x * grow for x in largest]
+    cover = 1.0 + 0.5 * shift / a[2]  # a scaled ellipsoid covers the moving centre
+    a = [x * cover for x in a]
+    cs = centre[0] + 0.5 * shift
+    q = ((s - F(cs)) / F(a[2])) ** 2 + ((u - F(centre[1])) / F(a[0])) ** 2
+    q += ((v - F(centre[2])) / F(a[1])) ** 2
+    return np.asarray(q < 1.0)
+
+
+def _cap(ds: Float, semi: Float) -> Float:
+    """Radius profile of a spheroid along its axis: sqrt(1 - (ds/semi)^2), 0 beyond."""
+    q = ds / semi
+    q *= q
+    np.subtract(1.0, q, out=q)
+    np.clip(q, 0.0, 1.0, out=q)
+    return np.sqrt(q, out=q)
 
 
 # Coronary territories as (angle centre, half width, longitudinal extent) in the heart frame.
@@ -86,6 +159,26 @@ TERRITORY = {
     "lcx": (-165.0, 60.0, (0.0, 0.75)),  # lateral / inferolateral
 }
 KINESIS = {"hypokinetic": 0.45, "akinetic": 0.0, "dyskinetic": -0.22}
+# A fixed sample of the LV wall (angle, level) for quantities averaged over it.
+_WALL_THETA, _WALL_XI = (
+    x.ravel()[None, :].astype(F)
+    for x in np.meshgrid(np.linspace(-np.pi, np.pi, 48, endpoint=False), np.linspace(0, 1, 12))
+)
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """What depends only on the phases rendered, not on the points: the same for every
+    plane of a series, so it is computed once per series (see ``HeartModel.cycle``)."""
+
+    e: Float  # ventricular emptying, (phases, 1)
+    thick: float  # HeartModel.thickening(e)
+    w_rho: Float  # chamber-surface weights of _distances, 4 shapes x phases rows
+    w_grad: Float
+
+    @property
+    def phases(self) -> int:
+        return len(self.e)
 
 
 @dataclass
@@ -117,47 +210,81 @@ class HeartModel:
     scar_territory: str | None
     scar_nonischemic: str | None
     scar_seed: int
+    _cycles: dict[tuple[Any, ...], Cycle] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def cycle(self, taus: Float) -> Cycle:
+        """The per-phase state for ``taus``, cached by the phases and every parameter
+        (``build_heart`` changes parameters while it solves)."""
+        key = (np.asarray(taus).tobytes(), *(getattr(self, f.name) for f in fields(self) if f.init))
+        if key not in self._cycles:
+            e = ventricular_emptying(taus, self.heart_rate)[:, None]
+            atr = atrial_filling(taus, self.heart_rate)[:, None]
+            w_rho, w_grad = _weights(self._shapes(e, atr), len(e))
+            if len(self._cycles) > 8:  # a study renders two or three phase sets
+                self._cycles.clear()
+            self._cycles[key] = Cycle(e, self.thickening(e), w_rho, w_grad)
+        return self._cycles[key]
 
     # ---- LV -------------------------------------------------------------------------
-    def kinesis_factor(self, theta: Float, xi: Float) -> Float:
+    def kinesis_factor(self, theta: Float, xi: Float) -> Float | float:
         if self.territory is None:
-            return np.ones_like(theta, dtype=F)
+            return 1.0
         centre, half, (lo, hi) = TERRITORY[self.territory]
         w = _window(theta, centre, half)
         if self.territory == "lad":
             w = np.maximum(w, np.clip((xi - 0.7) / 0.15, 0.0, 1.0))  # apical cap
         longitudinal = np.clip(np.minimum((xi - lo) / 0.1 + 1, (hi - xi) / 0.1 + 1), 0, 1)
         w = w * longitudinal
-        return (1.0 - w * (1.0 - self.kinesis)).astype(F)
+        return np.asarray(1.0 - w * (1.0 - self.kinesis), dtype=F)
 
     def thickness(self, theta: Float, xi: Float) -> Float:
-        sept = _window(theta, 15.0, 80.0) if self.asymmetric else np.ones_like(theta)
-        t = self.t_lateral + (self.t_septal - self.t_lateral) * sept
+        if self.asymmetric:
+            sept = _window(theta, 15.0, 80.0)
+            t: Float | float = self.t_lateral + (self.t_septal - self.t_lateral) * sept
+        else:
+            t = self.t_septal
         taper = 1.0 - 0.3 * xi**2  # thinner toward the apex
         if self.aneurysm_radius > 0:
             taper = taper * (1.0 - 0.75 * np.clip((xi - 0.55) / 0.25, 0.0, 1.0))
-        return (t * taper).astype(F)
+        return np.asarray(t * taper, dtype=F)
 
-    def lv_radii(self, s: Float, theta: Float, e: Float) -> tuple[Float, Float, Float, Float]:
-        """(endocardial radius, epicardial radius, wall depth scale, xi) at (s, theta)."""
-        base = self.long_shortening * self.length * e
+    def thickening(self, e: Float) -> float:
+        """How much farther the epicardium moves at the apex than the wall is thick,
+        averaged over the phases ``e`` (shape (phases, 1)) and a fixed sample of the wall,
+        so that it does not depend on which pixels are being rendered."""
+        k = self.kinesis_factor(_WALL_THETA, _WALL_XI)
+        t = self.thickness(_WALL_THETA, _WALL_XI)
+        r_eq = self.radius * (1.0 - self.contraction * k * e)
+        r_eq_epi = np.sqrt(r_eq**2 + t * (2 * self.radius + t))
+        return float(np.mean(r_eq_epi - r_eq)) / float(np.mean(t) + 1e-6)
+
+    def lv_radii(
+        self, s: Float, theta: Float, e: Float, thickening: float | None = None
+    ) -> tuple[Float, Float, Float, Float]:
+        """(endocardial radius, epicardial radius, xi, base) at (s, theta); 0 outside."""
+        base = np.asarray((self.long_shortening * self.length) * e, dtype=F)
         cav_len = self.length - base
         semi = cav_len * (1 - EQUATOR)
         centre = base + EQUATOR * cav_len
         xi = np.clip((s - base) / cav_len, 0.0, 1.2)
-        q = (s - centre) / semi
         k = self.kinesis_factor(theta, xi)
         r_eq = self.radius * (1.0 - self.contraction * k * e)
         t = self.thickness(theta, xi)
-        wall_area = (self.radius + t) ** 2 - self.radius**2
-        r_eq_epi = np.sqrt(r_eq**2 + wall_area)
-        thickening = float(np.mean(r_eq_epi - r_eq)) / float(np.mean(t) + 1e-6)
+        r_eq_epi = np.sqrt(r_eq**2 + t * (2 * self.radius + t))
+        if thickening is None:
+            thickening = self.thickening(e)
         semi_epi = semi + self.t_apex * thickening
         above_base = s >= base
-        r_endo = np.where(above_base, r_eq * np.sqrt(np.clip(1 - q**2, 0, 1)), 0.0)
-        q_epi = (s - centre) / semi_epi
-        r_epi = np.where(above_base, r_eq_epi * np.sqrt(np.clip(1 - q_epi**2, 0, 1)), 0.0)
-        return r_endo.astype(F), r_epi.astype(F), xi.astype(F), base.astype(F)
+        rel = s - centre
+        r_endo = _cap(rel, semi)
+        r_endo *= r_eq
+        r_endo *= above_base
+        r_epi = _cap(rel, semi_epi)
+        r_epi *= r_eq_epi
+        r_epi *= above_base
+        return r_endo, r_epi, np.asarray(xi, dtype=F), base
 
     def aneurysm(self, s: Float, r: Float, e: Float) -> tuple[Float, Float]:
         """Signed margins (mm, > 0 inside) of the aneurysm cavity and its thin wall."""
@@ -167,58 +294,183 @@ class HeartModel:
         radius = self.aneurysm_radius * (1.0 + 0.07 * e)  # dyskinetic: bulges in systole
         centre = self.length - 0.35 * self.aneurysm_radius
         dist = np.sqrt((s - centre) ** 2 + r**2)
-        return (radius - dist).astype(F), (radius + 2.0 - dist).astype(F)
+        return radius - dist, (radius + 2.0) - dist
+
+    # ---- where the heart can be -------------------------------------------------------
+    def support(self, s: Float, u: Float, v: Float, taus: Float, pixel: float) -> NDArray[np.bool_]:
+        """Points the heart (with its fat, fluid and pericardium) covers at some phase of
+        ``taus``; elsewhere ``evaluate`` gives region 0, so the thorax shows alone."""
+        return self.cover(s, u, v, taus, pixel)[0]
+
+    def cover(
+        self, s: Float, u: Float, v: Float, taus: Float, pixel: float
+    ) -> tuple[NDArray[np.bool_], Float | None]:
+        """``support``, and the chamber surface distances on the points it keeps (stacked
+        (4 * phases, kept points)), which ``evaluate`` takes instead of computing them.
+
+        Cheap static bounds first, then the chamber surface distances of every phase on
+        what is left (two matrix products), so the full model runs on few points."""
+        cycle = self.cycle(taus)
+        inside = self._loose_support(s, u, v, cycle, pixel)
+        idx = np.flatnonzero(inside)
+        if not len(idx):
+            return inside, None
+        w = max(pixel, 0.8)
+        s, u, v = (np.asarray(x[idx], dtype=F)[None, :] for x in (s, u, v))
+        r = np.sqrt(u * u + v * v)
+        base = np.asarray((self.long_shortening * self.length) * cycle.e, dtype=F)
+        stacked = _distances(_basis(s, u, v), cycle.w_rho, cycle.w_grad)
+        surface = self._surface(s, r, base, np.split(stacked, 4))
+        # Fat, fluid and pericardium reach at most this far outside the surface.
+        layers = 4.6 * self.epi_fat + max(self.effusion - 1.5, 0.0) + 1.2 + 0.5 * w + 0.5
+        keep = (surface < layers).any(axis=0)
+        # The LV wall itself (and an aneurysm's) may stand outside that surface.
+        bulge = 1.0 + max(0.0, -self.kinesis) * self.contraction if self.territory else 1.0
+        wall = self.radius * bulge + max(self.t_septal, self.t_lateral) + 0.5 * w
+        apex = self.length + self.t_apex * cycle.thick + 0.5 * w
+        keep |= ((s >= 0) & (s <= apex) & (r < wall))[0]
+        if self.aneurysm_radius > 0:
+            centre = self.length - 0.35 * self.aneurysm_radius
+            reach = 1.07 * self.aneurysm_radius + 2.0 + 0.5 * w
+            keep |= ((s - centre) ** 2 + r * r < reach**2)[0]
+        inside[idx] = keep
+        return inside, stacked[:, keep]
+
+    def _shapes(self, e: Float, atr: Float) -> list[Shape]:
+        """Per phase: the LV epicardial spheroid, the RV and the two atria."""
+        base = (self.long_shortening * self.length) * e
+        cav_len = self.length - base
+        rim = self.radius + self.t_lateral
+        lv: Shape = (
+            (base + EQUATOR * cav_len, 0.0, 0.0),
+            (rim, rim, cav_len * (1 - EQUATOR) + self.t_apex),
+        )
+        rv_e = 1.0 - self.rv_contraction * e
+        rs = self.rv_semi
+        rv: Shape = ((0.8 * rs[2], self.rv_offset, 0.0), (rs[0] * rv_e, rs[1] * rv_e, rs[2]))
+        scale = 0.88 + 0.24 * atr  # the atria fill as the ventricles empty
+        la = self.la_semi
+        la_c = (-la[2] * 0.85 + base, -0.15 * self.radius, -0.35 * la[1])
+        ra = self.ra_semi
+        rv_base = (1.25 * self.long_shortening * rs[2]) * e
+        ra_c = (-ra[2] * 0.8 + rv_base, self.rv_offset + 0.45 * rs[0], -0.1 * ra[1])
+        return [
+            lv,
+            rv,
+            (la_c, (la[0] * scale, la[1] * scale, la[2] * scale)),
+            (ra_c, (ra[0] * scale, ra[1] * scale, ra[2] * scale)),
+        ]
+
+    def _surface(self, s: Float, r: Float, base: Float, distances: list[Float]) -> Float:
+        """Distance to the outer heart surface (LV epicardium and its top disc, RV wall,
+        atrial walls), per phase."""
+        lv_ell, d_rv, d_la, d_ra = distances
+        rim = self.radius + self.t_lateral
+        below_base = s - base
+        top = np.sqrt(below_base**2 + np.maximum(r - rim, 0.0) ** 2)  # the disc above the base
+        lv_epi_d = np.where(below_base >= 0, lv_ell, top)
+        return np.minimum(np.minimum(lv_epi_d, d_rv - 3.5), np.minimum(d_la, d_ra) - 2.0)
+
+    def _loose_support(
+        self, s: Float, u: Float, v: Float, cycle: Cycle, pixel: float
+    ) -> NDArray[np.bool_]:
+        """A cover of ``support`` from each shape's largest extent over the cycle."""
+        w = max(pixel, 0.8)
+        # Farthest outside a chamber surface that the fat/fluid/pericardium layers reach.
+        margin = 4.6 * self.epi_fat + max(self.effusion - 1.5, 0.0) + 1.2 + 0.5 * w + 3.0
+        big_r, length = self.radius, self.length
+        shortening = self.long_shortening * length
+        # LV wall, epicardial surface, aneurysm and the disc above the base: a cylinder.
+        rim = big_r + self.t_lateral
+        stretch = 1.0 + margin / min(rim, (length - shortening) * (1 - EQUATOR) + self.t_apex)
+        bulge = 1.0 + max(0.0, -self.kinesis) * self.contraction if self.territory else 1.0
+        reach = max(
+            big_r * bulge + max(self.t_septal, self.t_lateral) + margin,
+            rim * stretch,  # the stretch already holds the margin
+            1.07 * self.aneurysm_radius + 2.0 + margin,
+        )
+        end = max(
+            length + self.t_apex * cycle.thick + margin,
+            shortening + (length * (1 - EQUATOR) + self.t_apex) * stretch,
+            length + 0.72 * self.aneurysm_radius + 2.0 + margin,
+        )
+        inside = (s > -margin) & (s < end) & (u * u + v * v < reach**2)
+        rs, c_rv = self.rv_semi, 1.0 - self.rv_contraction
+        inside |= _near_ellipsoid(
+            s, u, v, (0.8 * rs[2], self.rv_offset, 0.0), rs, (rs[0] * c_rv, rs[1] * c_rv, rs[2]),
+            margin + 3.5,
+        )  # fmt: skip
+        la, ra = self.la_semi, self.ra_semi
+        la_c = (-0.85 * la[2], -0.15 * big_r, -0.35 * la[1])
+        ra_c = (-0.8 * ra[2], self.rv_offset + 0.45 * rs[0], -0.1 * ra[1])
+        for centre, semi, shift in (
+            (la_c, la, shortening),
+            (ra_c, ra, 1.25 * self.long_shortening * rs[2]),
+        ):
+            largest = (semi[0] * 1.12, semi[1] * 1.12, semi[2] * 1.12)
+            smallest = (semi[0] * 0.88, semi[1] * 0.88, semi[2] * 0.88)
+            inside |= _near_ellipsoid(s, u, v, centre, largest, smallest, margin + 2.0, shift)
+        return inside
 
     # ---- whole heart ----------------------------------------------------------------
     def evaluate(
-        self, s: Float, u: Float, v: Float, taus: Float, contrast: str, pixel: float
+        self,
+        s: Float,
+        u: Float,
+        v: Float,
+        taus: Float,
+        contrast: str,
+        pixel: float,
+        distances: Float | None = None,
     ) -> tuple[Float, Float]:
-        """Signal and heart-region membership, shape (phases, points)."""
+        """Signal and heart-region membership, shape (phases, points); ``distances`` as
+        returned by ``cover`` for these points, else computed here.
+
+        Per-point quantities that do not move (angles, vessels, thrombus, fat spread) are
+        computed once as (1, points); only what moves is computed per phase."""
         table = CINE if contrast == "cine" else LGE
-        s, u, v = (x[None, :].astype(F) for x in (s, u, v))
-        e = ventricular_emptying(taus, self.heart_rate)[:, None]
-        atr = atrial_filling(taus, self.heart_rate)[:, None]
-        r = np.sqrt(u**2 + v**2)
+        s, u, v = (np.asarray(x, dtype=F)[None, :] for x in (s, u, v))
+        cycle = self.cycle(taus)
+        e = cycle.e
+        r2 = u * u + v * v
+        r = np.sqrt(r2)
         theta = np.arctan2(v, u)
         w = max(pixel, 0.8)
 
-        r_endo, r_epi, xi, base = self.lv_radii(s, theta, e)
+        thick = cycle.thick
+        r_endo, r_epi, xi, base = self.lv_radii(s, theta, e, thick)
+        apex, apex_epi = self.length + 0.5 * w, self.length + self.t_apex * thick + 0.5 * w
         an_cav, an_wall = self.aneurysm(s, r, e)
-        lv_cav = np.maximum(_ramp(r_endo - r, w) * (s >= base), _ramp(an_cav, w))
-        lv_all = np.maximum(_ramp(r_epi - r, w) * (s >= base), _ramp(an_wall, w))
+        # Within the spheroid's length only: beyond the apex r_endo = 0 would otherwise
+        # leave a half-membership line along the axis.
+        lv_cav = np.maximum(_ramp(r_endo - r, w) * ((s >= base) & (s <= apex)), _ramp(an_cav, w))
+        lv_all = np.maximum(
+            _ramp(r_epi - r, w) * ((s >= base) & (s <= apex_epi)), _ramp(an_wall, w)
+        )
+
+        # Chamber surfaces (LV epicardium, RV, atria) for every phase at once.
+        if distances is None:
+            distances = _distances(_basis(s, u, v), cycle.w_rho, cycle.w_grad)
+        _, d_rv, d_la, d_ra = chambers = np.split(distances, 4)
 
         # RV: ellipsoid around the septum, minus the LV (crescent); free wall 3.5 mm.
-        rv_e = 1.0 - self.rv_contraction * e
-        rv_base = 1.25 * self.long_shortening * self.rv_semi[2] * e
-        rv_semi = (self.rv_semi[0] * rv_e, self.rv_semi[1] * rv_e, self.rv_semi[2])
-        d_rv = self._ell(s - 0.8 * self.rv_semi[2], u - self.rv_offset, v, rv_semi)
+        rv_base = (1.25 * self.long_shortening * self.rv_semi[2]) * e
         rv_above = s >= rv_base
-        rv_cav = _ramp(-d_rv, w) * rv_above * (1.0 - lv_all)
-        rv_cav = rv_cav * _ramp(r - r_epi - 1.0, w)  # a 1 mm gap: the septum is LV wall
+        rv_cav = _ramp(-d_rv, w)
+        rv_cav *= rv_above
+        rv_cav *= 1.0 - lv_all
+        rv_cav *= _ramp(r - r_epi - 1.0, w)  # a 1 mm gap: the septum is LV wall
         rv_all = np.maximum(_ramp(3.5 - d_rv, w) * rv_above, rv_cav)
 
         # Atria above the mitral/tricuspid planes; they fill as the ventricles empty.
-        la_scale = 0.88 + 0.24 * atr
-        la_semi = tuple(a * la_scale for a in self.la_semi)
-        la_c = (-self.la_semi[2] * 0.85 + base, -0.15 * self.radius, -0.35 * self.la_semi[1])
-        d_la = self._ell3(s, u, v, la_c, la_semi)
-        ra_c = (
-            -self.ra_semi[2] * 0.8 + rv_base,
-            self.rv_offset + 0.45 * self.rv_semi[0],
-            -0.1 * self.ra_semi[1],
-        )
-        d_ra = self._ell3(s, u, v, ra_c, tuple(a * la_scale for a in self.ra_semi))
         la_cav, ra_cav = _ramp(-d_la, w), _ramp(-d_ra, w)
         atria_all = np.maximum(_ramp(2.0 - d_la, w), _ramp(2.0 - d_ra, w))
 
-        # Aortic root from the anteroseptal LV base, up and to the right.
-        # It lies in the three-chamber plane (see geometry.long_axis_directions).
-        ao_start = (
-            0.0,
-            0.54 * self.radius * np.cos(LVOT_ANGLE),
-            0.54 * self.radius * np.sin(LVOT_ANGLE),
-        )
-        ao_dir = (-0.8, 0.38 * np.cos(LVOT_ANGLE), 0.38 * np.sin(LVOT_ANGLE))
+        # Aortic root from the anteroseptal LV base, up and to the right; pulmonary trunk.
+        # The root lies in the three-chamber plane (see geometry.long_axis_directions).
+        cos_o, sin_o = math.cos(LVOT_ANGLE), math.sin(LVOT_ANGLE)
+        ao_start = (0.0, 0.54 * self.radius * cos_o, 0.54 * self.radius * sin_o)
+        ao_dir = (-0.8, 0.38 * cos_o, 0.38 * sin_o)
         ao_d = self._vessel_distance(s, u, v, ao_start, ao_dir, self.root_diameter / 2, 75.0)
         pa_d = self._vessel_distance(
             s,
@@ -229,21 +481,13 @@ class HeartModel:
             13.0,
             60.0,
         )
-        ao = _ramp(-ao_d, w)
-        pa = _ramp(-pa_d, w)
+        great_vessels = np.maximum(_ramp(-ao_d, w), _ramp(-pa_d, w))
         vessels_all = np.maximum(_ramp(1.5 - ao_d, w), _ramp(1.5 - pa_d, w))
 
         # Distance to the heart surface, for fat, effusion and pericardium layers.
-        rim = self.radius + self.t_lateral
-        cav_len = self.length - base
-        epi_semi = (rim, rim, cav_len * (1 - EQUATOR) + self.t_apex)
-        lv_epi_d = np.where(
-            s >= base,
-            self._ell(s - base - EQUATOR * cav_len, u, v, epi_semi),
-            np.sqrt((base - s) ** 2 + np.maximum(r - rim, 0.0) ** 2),  # the top disc
-        )
-        surface = np.minimum.reduce([lv_epi_d, d_rv - 3.5, d_la - 2.0, d_ra - 2.0])
-        groove = np.exp(-(((s - base) / 12.0) ** 2))  # fat collects in the AV groove
+        surface = self._surface(s, r, base, chambers)
+        below_base = s - base
+        groove = np.exp(-((below_base * F(1 / 12.0)) ** 2))  # fat collects in the AV groove
         fat_in = self.epi_fat * (0.1 + 2.5 * groove)
         gravity = 0.55 + 0.45 * np.clip(-np.sin(theta), 0.0, 1.0)  # posterior-inferior
         # Physiological pericardial fluid (< 2 mm) is not visible on cine.
@@ -251,55 +495,43 @@ class HeartModel:
         peri_in = fat_in + eff
         # Paracardial fat outside the pericardium: in front only (lungs lie behind).
         para = 2.0 * self.epi_fat * np.clip(np.sin(theta), 0.0, 1.0)
-        region = _ramp(peri_in + 1.2 + para - surface, w)
+        region = _ramp(peri_in + (para + 1.2) - surface, w)
 
         sig = np.full(np.broadcast(s, e).shape, table["fat"], dtype=F)
-        sig = self._paint(
-            sig,
-            _ramp(surface - peri_in, w) * _ramp(peri_in + 1.2 - surface, w),
-            self._pericardium_signal(table),
-        )
-        sig = self._paint(
-            sig, _ramp(surface - fat_in, w) * _ramp(peri_in - surface, w), table["fluid"]
-        )
-        sig = self._paint(sig, np.maximum(atria_all, vessels_all), table["wall"])
-        sig = self._paint(sig, np.maximum(la_cav, ra_cav), table["blood"])
-        sig = self._paint(sig, np.maximum(ao, pa), table["blood"])
-        sig = self._paint(sig, rv_all, table["myo"])
-        sig = self._paint(sig, rv_cav, table["blood"])
+        pericardium = _ramp(surface - peri_in, w)
+        pericardium *= _ramp(peri_in + 1.2 - surface, w)
+        self._paint(sig, pericardium, self._pericardium_signal(table))
+        fluid = _ramp(surface - fat_in, w)
+        fluid *= _ramp(peri_in - surface, w)
+        self._paint(sig, fluid, table["fluid"])
+        self._paint(sig, np.maximum(atria_all, vessels_all), table["wall"])
+        self._paint(sig, np.maximum(la_cav, ra_cav), table["blood"])
+        self._paint(sig, great_vessels, table["blood"])
+        self._paint(sig, rv_all, table["myo"])
+        self._paint(sig, rv_cav, table["blood"])
         myo_signal = self._myocardium_signal(table, s, theta, r, r_endo, r_epi, xi, contrast)
-        sig = sig * (1 - lv_all) + myo_signal * lv_all
-        sig = self._paint(sig, lv_cav, self._blood_signal(table, contrast))
-        sig = self._paint(
-            sig,
-            self._papillary(s, u, v, r_endo, base, w) * lv_cav,
-            table["myo"] if contrast == "cine" else table["myo"] * 2,
-        )
-        sig = self._paint(sig, self._thrombus(s, r, w), table["thrombus"])
+        self._paint(sig, lv_all, myo_signal)
+        self._paint(sig, lv_cav, self._blood_signal(table, contrast))
+        papillary = self._papillary(s, u, v, r2, r_endo, base, w)
+        papillary *= lv_cav
+        self._paint(sig, papillary, table["myo"] if contrast == "cine" else table["myo"] * 2)
+        self._paint(sig, self._thrombus(s, r, w), table["thrombus"])
         # Closed mitral valve during systole: a thin dark line across the base.
         closed = (np.mod(taus, 1.0) < end_systole(self.heart_rate))[:, None]
-        valve = _ramp(0.8 - np.abs(s - base), w) * (r < self.radius) * closed
-        sig = self._paint(sig, valve, table["valve"])
-        return sig.astype(F), np.maximum(region, np.maximum(lv_all, rv_all)).astype(F)
+        valve = _ramp(0.8 - np.abs(below_base), w)
+        valve *= (r < self.radius) & closed
+        self._paint(sig, valve, table["valve"])
+        np.maximum(region, lv_all, out=region)
+        np.maximum(region, rv_all, out=region)
+        return sig, region
 
     # ---- helpers --------------------------------------------------------------------
     @staticmethod
-    def _paint(sig: Float, membership: Float, value: float | Float) -> Float:
-        return (sig * (1 - membership) + value * membership).astype(F)
-
-    @staticmethod
-    def _ell(ds: Float, du: Float, dv: Float, semi: tuple[Float | float, ...]) -> Float:
-        return _ellipsoid_distance((du, dv, ds), (0.0, 0.0, 0.0), (semi[0], semi[1], semi[2]))  # type: ignore[arg-type]
-
-    def _ell3(
-        self,
-        s: Float,
-        u: Float,
-        v: Float,
-        centre: tuple[Float | float, ...],
-        semi: tuple[Float | float, ...],
-    ) -> Float:
-        return self._ell(s - centre[0], u - centre[1], v - centre[2], semi)
+    def _paint(sig: Float, membership: Float, value: float | Float) -> None:
+        """sig <- sig * (1 - m) + value * m, in place."""
+        step = np.subtract(value, sig, dtype=F)
+        step *= membership
+        sig += step
 
     @staticmethod
     def _vessel_distance(
@@ -311,15 +543,15 @@ class HeartModel:
         radius: float,
         length: float,
     ) -> Float:
-        d = np.array(direction, dtype=F)
+        d = np.array(direction, dtype=np.float64)
         d /= np.linalg.norm(d)
-        ps, pu, pv = s - start[0], u - start[1], v - start[2]
-        along = ps * d[0] + pu * d[1] + pv * d[2]
+        ps, pu, pv = s - F(start[0]), u - F(start[1]), v - F(start[2])
+        along = ps * F(d[0]) + pu * F(d[1]) + pv * F(d[2])
         perp = np.sqrt(np.maximum(ps**2 + pu**2 + pv**2 - along**2, 0.0))
         # Sinuses of Valsalva: widest 12 mm above the annulus.
         profile = radius * (0.82 + 0.18 * np.exp(-(((along - 12.0) / 10.0) ** 2)))
         out = np.maximum(perp - profile, np.maximum(-along, along - length))
-        return out.astype(F)
+        return np.asarray(out, dtype=F)
 
     def _pericardium_signal(self, table: dict[str, float]) -> float:
         inflamed = table is LGE and self.scar_nonischemic == "subepicardial"
@@ -341,13 +573,12 @@ class HeartModel:
         r_epi: Float,
         xi: Float,
         contrast: str,
-    ) -> Float:
-        base = np.full(np.broadcast(s, r).shape, table["myo"], dtype=F)
+    ) -> float | Float:
         if contrast == "cine":
-            return base
+            return table["myo"]
         depth = np.clip((r - r_endo) / np.maximum(r_epi - r_endo, 1.0), 0.0, 1.0)
         scar = self.scar_fraction(theta, xi, depth)
-        return (base * (1 - scar) + table["scar"] * scar).astype(F)
+        return np.asarray(table["myo"] * (1 - scar) + table["scar"] * scar, dtype=F)
 
     def scar_fraction(self, theta: Float, xi: Float, depth: Float) -> Float:
         """Enhancing fraction of the myocardium (0-1) at (angle, level, wall depth)."""
@@ -379,15 +610,20 @@ class HeartModel:
         return scar.astype(F)
 
     def _papillary(
-        self, s: Float, u: Float, v: Float, r_endo: Float, base: Float, w: float
+        self, s: Float, u: Float, v: Float, r2: Float, r_endo: Float, base: Float, w: float
     ) -> Float:
-        out = np.zeros(np.broadcast(s, r_endo).shape, dtype=F)
+        rc = 0.55 * r_endo  # the muscles' distance from the axis follows the cavity
+        out: Float | None = None
         for angle in (140.0, -115.0):
-            a = np.deg2rad(angle)
-            rc = 0.55 * r_endo
-            d = np.sqrt((u - rc * np.cos(a)) ** 2 + (v - rc * np.sin(a)) ** 2)
-            level = (s > base + 0.3 * self.length) & (s < 0.78 * self.length)
-            out = np.maximum(out, _ramp(3.5 - d, w) * level)
+            a = math.radians(angle)
+            along = u * F(math.cos(a)) + v * F(math.sin(a))
+            d2 = rc * (rc - 2.0 * along)  # |p - rc * direction|^2 - r^2
+            d2 += r2
+            d = np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
+            m = _ramp(3.5 - d, w)
+            out = m if out is None else np.maximum(out, m, out=out)
+        assert out is not None
+        out *= (s > base + 0.3 * self.length) & (s < 0.78 * self.length)
         return out
 
     def _thrombus(self, s: Float, r: Float, w: float) -> Float:
@@ -406,9 +642,7 @@ class HeartModel:
         s = np.arange(-5.0, self.length + self.aneurysm_radius + 5, grid, dtype=F)
         theta = np.linspace(-np.pi, np.pi, 48, endpoint=False, dtype=F)
         ss, tt = np.meshgrid(s, theta, indexing="ij")
-        ee = np.full_like(ss, e)
-        r_endo, _, _, base = self.lv_radii(ss, tt, ee)
-        r_endo = np.where(ss >= base, r_endo, 0)
+        r_endo, _, _, _ = self.lv_radii(ss, tt, np.full((1, 1), e, dtype=F))
         if self.aneurysm_radius > 0:
             radius = self.aneurysm_radius * (1 + 0.07 * e)
             centre = self.length - 0.35 * self.aneurysm_radius
@@ -424,17 +658,20 @@ class HeartModel:
         v = np.arange(-self.rv_semi[1] - 5, self.rv_semi[1] + 5, grid, dtype=F)
         s = np.arange(-10, 2 * self.rv_semi[2] + 10, grid, dtype=F)
         ss, uu, vv = (x.ravel() for x in np.meshgrid(s, u, v, indexing="ij"))
-        r = np.sqrt(uu**2 + vv**2)
-        theta = np.arctan2(vv, uu)
-        ee = np.full_like(ss, e)
-        _, r_epi, _, base = self.lv_radii(ss, theta, ee)
         rv_e = 1.0 - self.rv_contraction * e
         rv_base = 1.25 * self.long_shortening * self.rv_semi[2] * e
-        semi = (self.rv_semi[0] * rv_e, self.rv_semi[1] * rv_e, self.rv_semi[2])
-        d = self._ell(ss - 0.8 * self.rv_semi[2], uu - self.rv_offset, vv, semi)
-        lv_d = np.where(ss >= base, r - r_epi, 1e3)
-        inside = (d < 0) & (ss >= rv_base) & (lv_d > 1.0)
-        return float(inside.sum() * grid**3 / 1000.0)
+        rv: Shape = (
+            (0.8 * self.rv_semi[2], self.rv_offset, 0.0),
+            (self.rv_semi[0] * rv_e, self.rv_semi[1] * rv_e, self.rv_semi[2]),
+        )
+        basis = _basis(ss[None, :], uu[None, :], vv[None, :])
+        d = _ellipsoid_distances(basis, [rv], 1)[0][0]
+        # Only voxels inside the RV ellipsoid need the (costlier) LV wall test.
+        keep = (d < 0) & (ss >= rv_base)
+        ss, uu, vv = ss[keep][None, :], uu[keep][None, :], vv[keep][None, :]
+        _, r_epi, _, base = self.lv_radii(ss, np.arctan2(vv, uu), np.full((1, 1), e, dtype=F))
+        lv_d = np.where(ss >= base, np.sqrt(uu**2 + vv**2) - r_epi, 1e3)
+        return float((lv_d > 1.0).sum() * grid**3 / 1000.0)
 
 
 def _bisect(f: object, lo: float, hi: float, target: float, steps: int = 30) -> float:

@@ -8,6 +8,7 @@ flowing blood for each contrast.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +107,7 @@ class Thorax:
         idx = {name: np.int8(i) for i, name in enumerate(TISSUES)}
 
         def put(mask: NDArray[np.bool_], name: str) -> None:
-            lab[mask] = idx[name]
+            np.copyto(lab, idx[name], where=mask)  # cheaper than lab[mask] = ...
 
         inside = depth_in > 0
         put(inside, "fat")
@@ -157,11 +158,11 @@ class Thorax:
 
     def _texture(self, p: NDArray[np.float64]) -> Float:
         """Smooth tissue inhomogeneity (a few random 3-D waves), +-10 %."""
-        rng = np.random.default_rng(self.texture_seed)
         out = np.ones(len(p), dtype=F)
-        for _ in range(4):
-            k = rng.normal(0, 1, 3) / rng.uniform(12, 40)
-            out += F(0.05) * np.sin(p @ k + rng.uniform(0, 2 * np.pi)).astype(F)
+        for k, phase in _waves(self.texture_seed):
+            # Column sums rather than p @ k: no BLAS threads for a (n, 3) product.
+            wave = p[:, 0] * k[0] + p[:, 1] * k[1] + p[:, 2] * k[2] + phase
+            out += F(0.05) * np.sin(wave.astype(F))
         return out
 
     def coil_shading(self, p: NDArray[np.float64], lateral: float) -> Float:
@@ -171,6 +172,17 @@ class Thorax:
         d_post = np.maximum(self.half_depth - y, 0)
         s = 0.3 + 0.7 * (np.exp(-d_ant / 85.0) + np.exp(-d_post / 85.0))
         return (s * (1 + lateral * x / self.half_width)).astype(F)
+
+
+@functools.lru_cache(maxsize=64)
+def _waves(seed: int) -> tuple[tuple[NDArray[np.float64], float], ...]:
+    """The texture's wave vectors and phases (drawn once per thorax, not per plane)."""
+    rng = np.random.default_rng(seed)
+    waves = []
+    for _ in range(4):
+        k = rng.normal(0, 1, 3) / rng.uniform(12, 40)
+        waves.append((k, float(rng.uniform(0, 2 * np.pi))))
+    return tuple(waves)
 
 
 def sample_thorax(rng: np.random.Generator, sex: str, bsa: float) -> Thorax:

@@ -6,6 +6,7 @@ reader or a simple tool would, and compare with labels.jsonl.
 
 from __future__ import annotations
 
+import io
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -19,7 +20,11 @@ from scipy import ndimage
 
 from cmrsearch.cli import main
 from cmrsearch.vocabulary import FINDINGS
-from phantom.archive import PhantomError, generate
+from phantom.archive import PhantomError, generate, plan_archive
+from phantom.geometry import heart_frame
+from phantom.heart import build_heart
+from phantom.render import long_axis_plane, sample_acquisition, sax_planes
+from phantom.thorax import sample_thorax
 
 SAX, LGE_SAX = "SE05", "SE10"  # the phantom's series numbers for the SAX cine and LGE stacks
 
@@ -183,6 +188,23 @@ def test_every_file_reads_and_the_archive_is_laid_out(archive: Path) -> None:
         assert set(row["findings"]) == set(FINDINGS)
         assert (archive / row["path"]).is_dir()
     assert len({r["patient"] for r in rows}) < len(rows)  # some patients have follow-ups
+
+
+def test_files_are_byte_for_byte_what_pydicom_writes(archive: Path) -> None:
+    """The writer splices files from pieces it encodes itself; pydicom, writing back each
+    data set it reads, must give the same bytes (tag order, lengths, padding, sequences,
+    encapsulated RLE with its offset table), for every class and syntax."""
+    kinds = set()
+    for series in sorted((archive / "dicom").glob("*/*/*")):
+        for path in sorted(series.glob("*.dcm"))[:2]:
+            ds = pydicom.dcmread(path)
+            again = io.BytesIO()
+            ds.save_as(again, enforce_file_format=True)
+            assert again.getvalue() == path.read_bytes(), path
+            kinds.add((ds.SOPClassUID.name, ds.file_meta.TransferSyntaxUID.name))
+    classes = ("MR Image Storage", "Enhanced MR Image Storage")
+    syntaxes = ("Explicit VR Little Endian", "RLE Lossless")
+    assert kinds == {(c, s) for c in classes for s in syntaxes}
 
 
 def test_sax_slices_lie_along_the_stack_normal(archive: Path) -> None:
@@ -383,3 +405,22 @@ def test_interrupted_study_never_looks_complete(tmp_path: Path) -> None:
     study = out / "dicom" / plan.key
     assert all(pydicom.dcmread(p).pixel_array.size for p in study.rglob("*.dcm"))
     assert not (partial / plan.key.replace("/", "_")).exists()
+
+
+def test_heart_support_covers_every_pixel_the_heart_touches() -> None:
+    """The renderer evaluates the heart only inside ``HeartModel.support``; the full model
+    must give every pixel outside it region 0 at every phase (the bound may be loose,
+    never tight)."""
+    for plan in plan_archive(12, 5, "internal", "small"):
+        rng = np.random.default_rng(plan.seed)
+        heart = build_heart(plan.case, rng)
+        frame = heart_frame(rng)
+        sample_thorax(rng, plan.case.sex, plan.case.measurements.bsa)
+        acq = sample_acquisition(rng, plan.case.measurements.heart_rate, "small")
+        taus = (np.arange(acq.phases) / acq.phases).astype(np.float32)
+        views = [long_axis_plane(frame, heart, acq, v) for v in ("2ch", "3ch", "4ch")]
+        for plane in sax_planes(frame, heart, acq) + views:
+            s, u, v = frame.to_local(plane.points())
+            out = ~heart.support(s, u, v, taus, plane.spacing[1])
+            _, region = heart.evaluate(s[out], u[out], v[out], taus, "cine", plane.spacing[1])
+            assert region.size == 0 or float(region.max()) == 0.0
