@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,6 +93,37 @@ def test_train_resume_register_and_evaluate(
         row = s.get(ModelVersion, version_id(best))  # the resumed run may have a new best
         assert row is not None and row.metrics and "evaluation" in row.metrics
     engine.dispose()
+
+
+def test_torchrun_processes_keep_identical_weights(
+    cmr_env: Path, archives: dict[str, Path], tmp_path: Path
+) -> None:
+    """DDP wraps the video tower only: the text tower and the temperature must be kept
+    in step by the trainer itself, or each process drifts to its own model."""
+    assert main(["db", "upgrade"]) == 0
+    index_phantom(archives["train"])
+    out = tmp_path / "ddp"
+    worker = Path(__file__).with_name("ddp_worker.py")
+    run_ = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            str(worker),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert run_.returncode == 0, run_.stderr[-2000:]
+    rank0 = (out / "rank0.txt").read_text().splitlines()
+    assert any(line.startswith("text.transformer.") for line in rank0)  # fine-tuned layer
+    assert any(line.startswith("logit_scale ") for line in rank0)
+    assert rank0 == (out / "rank1.txt").read_text().splitlines()
 
 
 def test_training_is_deterministic_for_a_seed(
