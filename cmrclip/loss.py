@@ -7,9 +7,9 @@ Here the caller says which (study, text) pairs are positives; the target of each
 (and of each column) is spread uniformly over its positives, as in SupCon-style
 multi-positive contrastive losses.
 
-The same loss aligns studies with the single statements of their impressions
-("Apical LV aneurysm.", "Normal RV size and function."): a statement is a positive
-of every study in the batch whose impression makes it.
+The same loss aligns studies with the single statements of their reports ("Apical LV
+aneurysm.", "Normal RV size and function."): a statement is a positive of every study
+in the batch whose report makes it.
 """
 
 from __future__ import annotations

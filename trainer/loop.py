@@ -244,12 +244,12 @@ def train(
                 loss = loss_fn(
                     all_video, _gather(text.float()), model.scale(), groups[gathered].to(device)
                 )
-                if config.statement_weight > 0:
-                    loss = (
-                        1 - config.statement_weight
-                    ) * loss + config.statement_weight * _statement_loss(
+                weight = config.statement_weight
+                if weight > 0:
+                    said = _statement_loss(
                         model, all_video, statements, statement_features, gathered
                     )
+                    loss = (1 - weight) * loss + weight * said
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if world > 1:
