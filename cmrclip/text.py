@@ -78,6 +78,32 @@ class TextEncoder(nn.Module):
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
+    def lower_states(self, texts: list[str], batch: int = 128) -> list[Tensor]:
+        """Per text, its token states below the fine-tuned layers: they never change in
+        training, so a trainer computes them once and runs only the top layers per step."""
+        device = self.project.weight.device
+        out: list[Tensor] = []
+        for start in range(0, len(texts), batch):
+            tokens = self.tokenize(texts[start : start + batch], device)
+            with torch.no_grad():
+                result = self.transformer(**tokens, output_hidden_states=True)
+            hidden = result.hidden_states[-1 - self.config.trainable_layers]
+            lengths = tokens["attention_mask"].sum(dim=1).tolist()
+            out += [hidden[i, :n] for i, n in enumerate(lengths)]
+        return out
+
+    def features_from_states(self, states: list[Tensor]) -> Tensor:
+        """``features`` of texts from their ``lower_states``: the fine-tuned layers, then
+        mean pooling (the same numbers as ``features`` in eval mode)."""
+        hidden = nn.utils.rnn.pad_sequence(states, batch_first=True)
+        lengths = torch.tensor([len(s) for s in states], device=hidden.device)
+        mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]
+        layers = self.transformer.encoder.layer
+        for layer in layers[len(layers) - self.config.trainable_layers :]:
+            hidden = layer(hidden, attention_mask=mask[:, None, None, :])
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
     def forward(self, texts: list[str] | None = None, features: Tensor | None = None) -> Tensor:
         """Projected text embeddings (not normalised); pass cached ``features`` to skip
         the transformer when it is frozen."""

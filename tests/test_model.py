@@ -146,3 +146,21 @@ def test_corrupted_or_foreign_checkpoints_are_refused(model: CMRCLIP, tmp_path: 
     (path / "config.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="another model configuration"):
         load_checkpoint(path)
+
+
+def test_cached_lower_text_states_give_the_same_features() -> None:
+    """A trainer runs only the fine-tuned layers per step, from token states of the
+    frozen ones computed once; the features must be those of the whole tower."""
+    from dataclasses import replace
+
+    config = replace(CONFIGS["tiny"], text=replace(CONFIGS["tiny"].text, trainable_layers=2))
+    text = CMRCLIP(config).text.eval()
+    texts = [
+        "No LGE.",
+        "Severely dilated LV, LVEF 20%, with impaired systolic function.",
+        "Normal.",
+    ]
+    with torch.no_grad():
+        whole = text.features(texts)
+        cached = text.features_from_states(text.lower_states(texts, batch=2))
+    torch.testing.assert_close(cached, whole, atol=1e-5, rtol=0)

@@ -125,16 +125,36 @@ def _decay_first(group: tuple[tuple[bool, bool], list[Tensor]]) -> tuple[bool, b
     return (not decay, pretrained)
 
 
-def _features(model: CMRCLIP, texts: list[str], batch: int = 256) -> Tensor:
-    parts = [model.text.features(texts[i : i + batch]) for i in range(0, len(texts), batch)]
-    return torch.cat(parts) if parts else torch.zeros(0, model.text.width)
+@dataclass
+class TextBank:
+    """Texts prepared once per run. A frozen text tower's features are final; a partly
+    fine-tuned tower keeps each text's token states below its trainable layers, so a
+    step runs only those layers (the lower ones never change)."""
+
+    features: Tensor | None = None
+    states: list[Tensor] | None = None
+
+    @classmethod
+    def build(cls, model: CMRCLIP, texts: list[str], batch: int = 256) -> TextBank:
+        if not model.text.frozen:
+            return cls(states=model.text.lower_states(texts))
+        parts = [model.text.features(texts[i : i + batch]) for i in range(0, len(texts), batch)]
+        return cls(features=torch.cat(parts) if parts else torch.zeros(0, model.text.width))
+
+    def embed(self, model: CMRCLIP, ids: list[int]) -> Tensor:
+        """Normalised shared-space embeddings of texts ``ids``."""
+        if self.features is not None:
+            return model.text_embeddings(features=self.features[ids].to(model.device))
+        assert self.states is not None
+        features = model.text.features_from_states([self.states[i] for i in ids])
+        return model.text_embeddings(features=features)
 
 
 def _statement_loss(
     model: CMRCLIP,
     video: Tensor,
     statements: Statements,
-    features: Tensor | None,
+    bank: TextBank,
     batch: np.ndarray[Any, Any],
 ) -> Tensor:
     """Studies against the distinct statements their reports make in this batch
@@ -142,10 +162,7 @@ def _statement_loss(
     are shared by its studies, not sharded."""
     made = torch.from_numpy(statements.made[batch])
     ids = made.any(dim=0).nonzero().squeeze(1)
-    if features is not None:
-        text = model.text_embeddings(features=features[ids].to(video.device))
-    else:
-        text = model.text_embeddings([statements.texts[i] for i in ids.tolist()])
+    text = bank.embed(model, ids.tolist())
     return multi_positive_loss(video, text.float(), model.scale(), made[:, ids].to(video.device))
 
 
@@ -199,12 +216,10 @@ def train(
     texts = [p.impression for p in train_pairs]
     groups = torch.from_numpy(impression_groups(texts))
     statements = statement_table([report_statements(p.impression, p.report) for p in train_pairs])
-    with torch.no_grad():  # a frozen text tower is run once per text, not per step
-        text_features = _features(model, texts) if model.text.frozen else None
-        statement_features = (
-            _features(model, statements.texts)
-            if model.text.frozen and config.statement_weight > 0
-            else None
+    with torch.no_grad():  # the frozen part of the text tower runs once per text
+        impression_bank = TextBank.build(model, texts)
+        statement_bank = TextBank.build(
+            model, statements.texts if config.statement_weight > 0 else []
         )
     steps_per_epoch = max(1, len(train_pairs) // config.batch_size)
     total = steps_per_epoch * config.epochs
@@ -235,10 +250,7 @@ def train(
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 video, _ = ddp_video(clips, mask)
                 video = torch.nn.functional.normalize(video.float(), dim=-1)
-                if text_features is not None:
-                    text = model.text_embeddings(features=text_features[mine].to(device))
-                else:
-                    text = model.text_embeddings([texts[i] for i in mine])
+                text = impression_bank.embed(model, [int(i) for i in mine])
                 gathered = np.concatenate([batch[r::world] for r in range(world)])
                 all_video = _gather(video)
                 loss = loss_fn(
@@ -246,9 +258,7 @@ def train(
                 )
                 weight = config.statement_weight
                 if weight > 0:
-                    said = _statement_loss(
-                        model, all_video, statements, statement_features, gathered
-                    )
+                    said = _statement_loss(model, all_video, statements, statement_bank, gathered)
                     loss = (1 - weight) * loss + weight * said
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
