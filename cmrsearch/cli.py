@@ -160,7 +160,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         model=args.config,
         text_layers=args.text_layers,
         video_size=args.video_size,
-        **({} if args.statement_weight is None else {"statement_weight": args.statement_weight}),
+        statement_weight=TrainConfig.statement_weight
+        if args.statement_weight is None
+        else args.statement_weight,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,

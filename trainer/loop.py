@@ -166,18 +166,16 @@ def _statement_loss(
     return multi_positive_loss(video, text.float(), model.scale(), made[:, ids].to(video.device))
 
 
-def _average_gradients(*modules: torch.nn.Module | Tensor, world: int) -> None:
+def _average_gradients(params: list[Tensor], world: int) -> None:
     """Gradients of what DistributedDataParallel does not wrap (text tower, temperature).
 
     Every process computes the same whole-batch loss, so summing over processes and
     dividing by their number gives the gradient of that loss, as DDP does for the video.
     """
-    for part in modules:
-        params = [part] if isinstance(part, Tensor) else list(part.parameters())
-        for param in params:
-            if param.grad is not None:
-                dist.all_reduce(param.grad)
-                param.grad /= world
+    for param in params:
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad /= world
 
 
 def _gather(x: Tensor) -> Tensor:
@@ -263,7 +261,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if world > 1:
-                _average_gradients(model.text, model.logit_scale, world=world)
+                _average_gradients([*model.text.parameters(), model.logit_scale], world)
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(optimizer)
