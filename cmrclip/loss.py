@@ -19,9 +19,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def multi_positive_loss(video: Tensor, text: Tensor, scale: Tensor, positives: Tensor) -> Tensor:
-    """``video`` (B, D), ``text`` (T, D) normalised; ``positives`` (B, T) bool."""
+def multi_positive_loss(
+    video: Tensor,
+    text: Tensor,
+    scale: Tensor,
+    positives: Tensor,
+    candidates: Tensor | None = None,
+) -> Tensor:
+    """``video`` (B, D), ``text`` (T, D) normalised; ``positives`` (B, T) bool.
+
+    ``candidates`` (B, T) bool, default all: the (study, text) pairs that enter the
+    softmaxes at all; a hard negative that only some studies rule out is a candidate of
+    those studies alone.
+    """
     logits = scale * video @ text.t()
+    if candidates is not None:
+        # Finite, so that a left-out pair's zero target times its log-probability is 0.
+        logits = logits.masked_fill(~(candidates | positives), torch.finfo(logits.dtype).min)
     return (
         _soft_cross_entropy(logits, positives) + _soft_cross_entropy(logits.t(), positives.t())
     ) / 2

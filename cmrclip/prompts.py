@@ -9,59 +9,63 @@ from cmrsearch.vocabulary import FINDINGS
 PROMPTS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "lv_dilation": (
         (
-            "Dilated left ventricle.",
-            "The left ventricle is enlarged.",
-            "Moderately dilated LV with increased end-diastolic volume.",
+            "Dilated LV.",
+            "The left ventricle is dilated.",
+            "Moderately dilated LV, increased LVEDV.",
         ),
-        ("Normal left ventricular size.", "The left ventricle is not dilated."),
+        ("Normal LV size.", "LV not dilated."),
     ),
     "lv_systolic_dysfunction": (
         (
-            "Impaired left ventricular systolic function.",
-            "Reduced LV ejection fraction.",
-            "Severely impaired LV systolic function.",
+            "Impaired LV systolic function.",
+            "Reduced LVEF.",
+            "Severely impaired left ventricular systolic function.",
         ),
-        ("Normal left ventricular systolic function.", "Preserved LV ejection fraction."),
+        ("Normal LV systolic function.", "Normal left ventricular ejection fraction."),
     ),
     "lv_hypertrophy": (
         (
             "Left ventricular hypertrophy.",
-            "Increased LV wall thickness.",
-            "Concentric left ventricular hypertrophy.",
+            "Concentric LV hypertrophy.",
+            "Concentric LVH, increased maximal wall thickness.",
         ),
-        ("Normal left ventricular wall thickness.", "No left ventricular hypertrophy."),
+        ("Normal wall thickness.", "Normal LV wall thickness."),
     ),
     "asymmetric_septal_hypertrophy": (
         (
             "Asymmetric septal hypertrophy.",
             "Hypertrophic cardiomyopathy with septal thickening.",
-            "Disproportionate thickening of the interventricular septum.",
+            "Asymmetric thickening of the interventricular septum.",
         ),
-        ("Normal septal thickness.", "No asymmetric septal hypertrophy."),
+        ("Normal septal thickness.", "Normal wall thickness."),
     ),
     "rv_dilation": (
-        ("Dilated right ventricle.", "The right ventricle is enlarged."),
-        ("Normal right ventricular size.", "The right ventricle is not dilated."),
+        (
+            "Dilated RV.",
+            "The right ventricle is dilated.",
+            "Moderately dilated RV, increased RVEDV.",
+        ),
+        ("Normal RV size.", "RV not dilated."),
     ),
     "rv_systolic_dysfunction": (
-        ("Impaired right ventricular systolic function.", "Reduced RV ejection fraction."),
-        ("Normal right ventricular systolic function.", "Preserved RV function."),
+        ("Impaired RV systolic function.", "Reduced RVEF.", "RV systolic impairment."),
+        ("Normal RV systolic function.", "Normal RV size and function."),
     ),
     "regional_wall_motion_abnormality": (
         (
-            "Regional wall motion abnormality.",
-            "Akinetic segments in a coronary territory.",
-            "Hypokinesia of the inferior wall.",
+            "Regional wall motion abnormality in a coronary territory.",
+            "Hypokinetic inferior segments (RCA territory).",
+            "Akinetic anterior segments (LAD territory).",
         ),
         ("No regional wall motion abnormality.", "Normal regional wall motion."),
     ),
     "apical_aneurysm": (
-        ("Apical left ventricular aneurysm.", "Thin dyskinetic apex with aneurysm formation."),
-        ("No LV aneurysm.", "Normal apical contraction."),
+        ("Apical LV aneurysm.", "Thin-walled dyskinetic apical aneurysm."),
+        ("Normal apical contraction.", "Normal LV apex."),
     ),
     "lv_thrombus": (
-        ("Left ventricular thrombus.", "Apical LV thrombus."),
-        ("No left ventricular thrombus.", "No intracardiac thrombus."),
+        ("LV thrombus.", "Mural LV thrombus.", "Apical left ventricular thrombus."),
+        ("No LV thrombus.", "No intracardiac thrombus."),
     ),
     "pericardial_effusion": (
         ("Pericardial effusion.", "Moderate pericardial effusion."),
@@ -69,27 +73,27 @@ PROMPTS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     ),
     "lge_ischemic": (
         (
-            "Subendocardial late gadolinium enhancement in a coronary territory.",
-            "Transmural infarction scar.",
-            "LGE consistent with previous myocardial infarction.",
+            "Subendocardial LGE in a coronary territory, consistent with previous infarction.",
+            "Transmural infarct scar.",
+            "Ischaemic pattern of late gadolinium enhancement.",
         ),
-        ("No late gadolinium enhancement.", "No myocardial scar or infarction."),
+        ("No LGE.", "No myocardial scar."),
     ),
     "lge_nonischemic": (
         (
-            "Mid-wall late gadolinium enhancement.",
-            "Non-ischaemic pattern of LGE.",
-            "Patchy myocardial enhancement in a non-coronary distribution.",
+            "Mid-wall LGE, non-ischaemic pattern.",
+            "Patchy non-ischaemic late gadolinium enhancement.",
+            "Subepicardial LGE in a non-coronary distribution.",
         ),
-        ("No late gadolinium enhancement.", "No myocardial fibrosis."),
+        ("No LGE.", "No myocardial fibrosis."),
     ),
     "la_enlargement": (
-        ("Dilated left atrium.", "Left atrial enlargement."),
-        ("Normal left atrial size.", "The left atrium is not dilated."),
+        ("Dilated LA.", "Left atrial enlargement.", "Moderately dilated left atrium."),
+        ("Normal LA size.", "LA not dilated."),
     ),
     "aortic_root_dilation": (
-        ("Dilated aortic root.", "Aortic root dilatation."),
-        ("Normal aortic root dimensions.", "The aortic root is not dilated."),
+        ("Dilated aortic root.", "Aortic root dilatation at the sinuses."),
+        ("Normal aortic root dimension.", "Normal aortic root."),
     ),
 }
 assert set(PROMPTS) == set(FINDINGS)

@@ -92,9 +92,23 @@ class TextEncoder(nn.Module):
             out += [hidden[i, :n] for i, n in enumerate(lengths)]
         return out
 
-    def features_from_states(self, states: list[Tensor]) -> Tensor:
+    def features_from_states(self, states: list[Tensor], chunk: int = 32) -> Tensor:
         """``features`` of texts from their ``lower_states``: the fine-tuned layers, then
-        mean pooling (the same numbers as ``features`` in eval mode)."""
+        mean pooling (the same numbers as ``features`` in eval mode). Texts run in chunks
+        of similar length: padding a one-line statement to a long impression's length
+        would double the work."""
+        order = sorted(range(len(states)), key=lambda i: len(states[i]))
+        parts = [
+            self._top_layers([states[i] for i in order[start : start + chunk]])
+            for start in range(0, len(order), chunk)
+        ]
+        if not parts:
+            return torch.zeros(0, self.width, device=self.project.weight.device)
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[order] = torch.arange(len(order))
+        return torch.cat(parts)[inverse.to(parts[0].device)]
+
+    def _top_layers(self, states: list[Tensor]) -> Tensor:
         hidden = nn.utils.rnn.pad_sequence(states, batch_first=True)
         lengths = torch.tensor([len(s) for s in states], device=hidden.device)
         mask = torch.arange(hidden.shape[1], device=hidden.device)[None, :] < lengths[:, None]

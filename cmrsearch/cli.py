@@ -484,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         metavar="W",
         help="share of the loss that aligns studies with single report statements "
-        "(0 to 1; default 0.5)",
+        "(0 to 1; default 0.8)",
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)

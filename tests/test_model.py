@@ -119,6 +119,26 @@ def test_statement_loss_spreads_each_target_over_its_positives() -> None:
     )
 
 
+def test_statement_loss_leaves_out_what_is_no_candidate_of_a_study() -> None:
+    """A hard negative of one study (the affirmed form of what its report rules out)
+    enters that study's softmax only: the loss is that of the smaller problems."""
+    video = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.1, 1.0]]), dim=1)
+    text = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.9]]), dim=1)
+    scale = torch.tensor(3.0)
+    positives = torch.tensor([[True, False, False], [False, True, False]])
+    candidates = torch.tensor([[True, True, True], [True, True, False]])
+    got = multi_positive_loss(video, text, scale, positives, candidates)
+
+    def ce(logits: torch.Tensor, target: int) -> torch.Tensor:
+        return -torch.log_softmax(logits, dim=0)[target]
+
+    logits = scale * video @ text.t()
+    rows = (ce(logits[0], 0) + ce(logits[1, :2], 1)) / 2
+    cols = (ce(logits[:, 0], 0) + ce(logits[:, 1], 1)) / 2  # text 2 has no positive
+    assert got.item() == pytest.approx(((rows + cols) / 2).item(), rel=1e-6)
+    assert got.item() != pytest.approx(multi_positive_loss(video, text, scale, positives).item())
+
+
 def test_checkpoint_round_trip_is_exact(model: CMRCLIP, tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     studies = [study(rng) for _ in range(3)]
@@ -148,9 +168,11 @@ def test_corrupted_or_foreign_checkpoints_are_refused(model: CMRCLIP, tmp_path: 
         load_checkpoint(path)
 
 
-def test_cached_lower_text_states_give_the_same_features() -> None:
+@pytest.mark.parametrize("chunk", [2, 32])
+def test_cached_lower_text_states_give_the_same_features(chunk: int) -> None:
     """A trainer runs only the fine-tuned layers per step, from token states of the
-    frozen ones computed once; the features must be those of the whole tower."""
+    frozen ones computed once; the features must be those of the whole tower, in the
+    callers' order whatever the length-sorted chunks."""
     from dataclasses import replace
 
     config = replace(CONFIGS["tiny"], text=replace(CONFIGS["tiny"].text, trainable_layers=2))
@@ -162,5 +184,5 @@ def test_cached_lower_text_states_give_the_same_features() -> None:
     ]
     with torch.no_grad():
         whole = text.features(texts)
-        cached = text.features_from_states(text.lower_states(texts, batch=2))
+        cached = text.features_from_states(text.lower_states(texts, batch=2), chunk=chunk)
     torch.testing.assert_close(cached, whole, atol=1e-5, rtol=0)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from trainer.statements import findings_section, report_statements, statement_table, statements
+from trainer.statements import (
+    affirmed,
+    core,
+    findings_section,
+    report_statements,
+    spelt_out,
+    statement_table,
+    statements,
+)
 
 INTERNAL = """CARDIAC MRI
 INDICATION: Known CAD, assess viability.
@@ -63,18 +71,80 @@ def test_report_statements_are_the_impressions_then_the_findings_without_row_lab
 def test_statement_table_merges_wordings_that_differ_only_in_numbers() -> None:
     table = statement_table(
         [
-            ["Severely impaired LV function (LVEF 24%).", "No LGE."],
-            ["Severely impaired LV function (LVEF 20%).", "Apical LV aneurysm."],
+            ["Ejection fraction 24 percent.", "No effusion."],
+            ["Ejection fraction 20 percent.", "Apical aneurysm."],
             ["", "..."],
         ]
     )
     assert table.texts == [
-        "Severely impaired LV function (LVEF 24%).",
-        "No LGE.",
-        "Apical LV aneurysm.",
+        "Ejection fraction 24 percent.",
+        "No effusion.",
+        "Apical aneurysm.",
+        "Effusion.",  # the affirmed form of "No effusion.", a hard negative of study 0 alone
     ]
     assert table.made.tolist() == [
-        [True, True, False],
-        [True, False, True],
-        [False, False, False],
+        [True, True, False, False],
+        [True, False, True, False],
+        [False, False, False, False],
     ]
+    assert table.denied.tolist() == [
+        [False, False, False, True],
+        [False, False, False, False],
+        [False, False, False, False],
+    ]
+
+
+def test_a_study_also_makes_the_core_and_the_spelt_out_forms_of_its_statements() -> None:
+    table = statement_table([["Dilated LV, 120 ml/m²."], ["No LGE."]])
+    assert table.texts == [
+        "Dilated LV, 120 ml/m².",
+        "Dilated left ventricle, 120 ml/m².",
+        "Dilated LV.",
+        "Dilated left ventricle.",
+        "No LGE.",
+        "No late gadolinium enhancement.",
+        "LGE.",
+        "Late gadolinium enhancement.",
+    ]
+    assert table.made.tolist() == [[True] * 4 + [False] * 4, [False] * 4 + [True] * 2 + [False] * 2]
+    assert table.denied.tolist() == [[False] * 8, [False] * 6 + [True] * 2]
+
+
+def test_spelt_out_forms_use_the_adjective_before_a_noun_and_the_noun_otherwise() -> None:
+    assert spelt_out("Dilated RV.") == "Dilated right ventricle."
+    assert (
+        spelt_out("Normal RV size and function.") == "Normal right ventricular size and function."
+    )
+    assert spelt_out("LA not dilated (36 mm AP).") == "Left atrium not dilated (36 mm AP)."
+    assert spelt_out("No LGE; in keeping with DCM.") == (
+        "No late gadolinium enhancement; in keeping with dilated cardiomyopathy."
+    )
+    assert spelt_out("Preserved biventricular systolic function.") is None
+    assert spelt_out("LAD territory.") is None  # whole words only
+
+
+def test_a_core_is_the_clause_before_the_first_comma_colon_or_bracket() -> None:
+    assert core("Normal LV size: LVEDV 190 ml (LVEDVi 94 ml/m²).") == "Normal LV size."
+    assert core("The LV is mildly dilated, LVEDV 201 ml.") == "The LV is mildly dilated."
+    assert core("Apical LV aneurysm.") is None
+    assert core("Mild LA dilatation (45 mm).") == "Mild LA dilatation."
+    assert core("Normal (LVEF 60%).") is None  # one word says too little
+
+
+def test_affirmed_forms_drop_the_first_negation_cue_of_either_style() -> None:
+    assert affirmed("No LGE.") == "LGE."
+    assert affirmed("LV not dilated, LVEDV 189 ml.") == "LV dilated, LVEDV 189 ml."
+    assert affirmed("There is no segmental wall motion abnormality.") == (
+        "There is segmental wall motion abnormality."
+    )
+    assert affirmed("Late enhancement imaging shows no myocardial scar.") == (
+        "Late enhancement imaging shows myocardial scar."
+    )
+    assert affirmed("Normal right ventricle.") is None
+    assert affirmed("Known anterior infarct.") is None  # "no" only as a word of its own
+
+
+def test_an_affirmed_form_some_report_makes_is_no_hard_negative_of_that_report() -> None:
+    table = statement_table([["No pericardial effusion."], ["Pericardial effusion."]])
+    assert table.texts == ["No pericardial effusion.", "Pericardial effusion."]
+    assert table.denied.tolist() == [[False, True], [False, False]]

@@ -51,7 +51,7 @@ class TrainConfig:
     device: str = "auto"
     view_dropout: float = 0.2
     # Share of the loss that aligns studies with single report statements (see README).
-    statement_weight: float = 0.5
+    statement_weight: float = 0.8
 
 
 @dataclass
@@ -161,9 +161,19 @@ def _statement_loss(
     (`trainer.statements`). Every process encodes the batch's statements itself: they
     are shared by its studies, not sharded."""
     made = torch.from_numpy(statements.made[batch])
-    ids = made.any(dim=0).nonzero().squeeze(1)
+    denied = torch.from_numpy(statements.denied[batch])
+    # Statements the batch makes are candidates of every study; an affirmed form (a hard
+    # negative) only of the studies that rule it out.
+    candidates = made.any(dim=0) | denied
+    ids = candidates.any(dim=0).nonzero().squeeze(1)
     text = bank.embed(model, ids.tolist())
-    return multi_positive_loss(video, text.float(), model.scale(), made[:, ids].to(video.device))
+    return multi_positive_loss(
+        video,
+        text.float(),
+        model.scale(),
+        made[:, ids].to(video.device),
+        candidates[:, ids].to(video.device),
+    )
 
 
 def _average_gradients(params: list[Tensor], world: int) -> None:

@@ -5,6 +5,17 @@ LV thrombus. Normal RV size and function."), so one vector of it sits between th
 while prompts and clinicians' queries are single statements. The findings section
 states every structure, normal ones included ("Normal wall thickness, maximal 9 mm."):
 the negatives that impressions leave out, for free, in the reader's own words.
+
+A text tower pretrained for paraphrase puts "No LV thrombus." next to "LV thrombus."
+(a bag of words, Yuksekgonul et al., ICLR 2023). So every statement that rules
+something out also yields its affirmed form, negation cue removed, as a hard
+negative of the studies that rule it out (NegCLIP's remedy, made from the reports).
+
+Queries and prompts are short ("Dilated LA."), report sentences carry measurements
+("Mildly dilated LA, AP diameter 45 mm."): each statement's core, the clause before
+its first comma, colon or bracket, is a statement of the same study too. And a site's
+reports write "RV" where a clinician's query says "right ventricle" (or the other way
+round): each statement with its abbreviations spelt out is a statement too.
 """
 
 from __future__ import annotations
@@ -19,6 +30,25 @@ _NUMBERS = re.compile(r"\d+(\.\d+)?")
 _PUNCT = re.compile(r"[^a-z ]+")
 _ITEM_NUMBER = re.compile(r"^\s*\d+[.)]\s*")  # "2. " or "2) " of a numbered list
 _ROW_LABEL = re.compile(r"^[A-Za-z][A-Za-z /-]{0,30}:\s+")  # "Left ventricle: ", "LGE: "
+# The first negation cue of a statement: "No LGE.", "LV not dilated", "There is no effusion".
+_NEGATION = re.compile(r"\b(no|not)\s+", re.IGNORECASE)
+# CMR abbreviations: (noun, adjective) spelt out; the adjective before a noun it
+# qualifies ("RV size" -> "right ventricular size"), the noun otherwise ("Dilated RV").
+ABBREVIATIONS: dict[str, tuple[str, str]] = {
+    "LV": ("left ventricle", "left ventricular"),
+    "RV": ("right ventricle", "right ventricular"),
+    "LA": ("left atrium", "left atrial"),
+    "RA": ("right atrium", "right atrial"),
+    "LGE": ("late gadolinium enhancement", "late gadolinium enhancement"),
+    "LVH": ("left ventricular hypertrophy", "left ventricular hypertrophy"),
+    "LVEF": ("left ventricular ejection fraction", "left ventricular ejection fraction"),
+    "RVEF": ("right ventricular ejection fraction", "right ventricular ejection fraction"),
+    "EF": ("ejection fraction", "ejection fraction"),
+    "DCM": ("dilated cardiomyopathy", "dilated cardiomyopathy"),
+    "HCM": ("hypertrophic cardiomyopathy", "hypertrophic cardiomyopathy"),
+}
+_ABBREVIATION = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\b(?=(\s+[a-z]+)?)")
+_CLAUSE_END = re.compile(r"\s*[,:;(]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # "62%. No LGE", never "2.5 cm"
 _FINDINGS = re.compile(
     r"^[ \t]*(findings(?: and report)?|report|results|description|observations)[ \t]*:",
@@ -44,6 +74,40 @@ def statements(text: str) -> list[str]:
     return out
 
 
+def core(statement: str) -> str | None:
+    """The clause before the first comma, colon or bracket; None when that is all of it
+    or a single word."""
+    end = _CLAUSE_END.search(statement)
+    if end is None or len(statement[: end.start()].split()) < 2:
+        return None
+    return statement[: end.start()] + "."
+
+
+def spelt_out(statement: str) -> str | None:
+    """The statement with its CMR abbreviations written in full; None without any."""
+
+    def full(match: re.Match[str]) -> str:
+        noun, adjective = ABBREVIATIONS[match.group(1)]
+        follows_noun = match.group(2) and match.group(2).split()[0] not in _NOT_NOUNS
+        return adjective if follows_noun else noun
+
+    out = _ABBREVIATION.sub(full, statement)
+    return None if out == statement else out[:1].upper() + out[1:]
+
+
+# Words after an abbreviation that make it the subject, not an adjective: "LV not dilated".
+_NOT_NOUNS = frozenset({"not", "is", "was", "and", "with", "in", "of", "at"})
+
+
+def affirmed(statement: str) -> str | None:
+    """The statement with its first negation cue removed; None when it negates nothing."""
+    cue = _NEGATION.search(statement)
+    if cue is None:
+        return None
+    rest = statement[: cue.start()] + statement[cue.end() :]
+    return rest[:1].upper() + rest[1:]
+
+
 def findings_section(report: str) -> str:
     """The body under the first findings heading, up to the summary; "" without one."""
     start = _FINDINGS.search(report)
@@ -63,26 +127,34 @@ def report_statements(impression: str, report: str) -> list[str]:
 class Statements:
     """Distinct statements of a set of studies and which study makes which."""
 
-    texts: list[str]  # one wording per key (the first seen)
-    made: NDArray[np.bool_]  # (studies, statements)
+    texts: list[str]  # one wording per key (the first seen), then the affirmed forms
+    made: NDArray[np.bool_]  # (studies, texts): the report makes it
+    denied: NDArray[np.bool_]  # (studies, texts): the report rules out this affirmed form
 
 
 def statement_table(per_study: list[list[str]]) -> Statements:
     keys: dict[str, int] = {}
     texts: list[str] = []
-    rows: list[list[int]] = []
-    for study in per_study:
-        row = []
-        for statement in study:
-            key = text_key(statement)
-            if not key:
-                continue
-            if key not in keys:
-                keys[key] = len(texts)
-                texts.append(statement)
-            row.append(keys[key])
-        rows.append(row)
+
+    def index(text: str) -> int:
+        key = text_key(text)
+        if key not in keys:
+            keys[key] = len(texts)
+            texts.append(text)
+        return keys[key]
+
+    shortened = [[t for s in study for t in (s, core(s)) if t] for study in per_study]
+    said = [
+        [t for s in study for t in (s, spelt_out(s)) if t and text_key(t)] for study in shortened
+    ]
+    made_rows = [[index(s) for s in study] for study in said]
+    # Affirmed forms after every statement: one that some report makes stays a statement.
+    denied_rows = [
+        [index(a) for s in study if (a := affirmed(s)) and text_key(a)] for study in said
+    ]
     made = np.zeros((len(per_study), len(texts)), bool)
-    for i, row in enumerate(rows):
+    denied = np.zeros_like(made)
+    for i, (row, negated) in enumerate(zip(made_rows, denied_rows, strict=True)):
         made[i, row] = True
-    return Statements(texts, made)
+        denied[i, negated] = True
+    return Statements(texts, made, denied & ~made)
