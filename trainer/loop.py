@@ -32,7 +32,7 @@ from trainer.data import Pair, impression_groups, split_by_patient, write_train_
 from trainer.statements import Statements, report_statements, statement_table
 
 STATE_FILE = "train_state.pt"
-PRETRAINED_LR_SCALE = 0.025  # 5e-5 for the text transformer at the default lr 2e-3
+PRETRAINED_LR_SCALE = 0.1  # 2e-4 for the text transformer at the default lr 2e-3
 
 
 @dataclass

@@ -32,22 +32,30 @@ _ITEM_NUMBER = re.compile(r"^\s*\d+[.)]\s*")  # "2. " or "2) " of a numbered lis
 _ROW_LABEL = re.compile(r"^[A-Za-z][A-Za-z /-]{0,30}:\s+")  # "Left ventricle: ", "LGE: "
 # The first negation cue of a statement: "No LGE.", "LV not dilated", "There is no effusion".
 _NEGATION = re.compile(r"\b(no|not)\s+", re.IGNORECASE)
-# CMR abbreviations: (noun, adjective) spelt out; the adjective before a noun it
-# qualifies ("RV size" -> "right ventricular size"), the noun otherwise ("Dilated RV").
-ABBREVIATIONS: dict[str, tuple[str, str]] = {
-    "LV": ("left ventricle", "left ventricular"),
-    "RV": ("right ventricle", "right ventricular"),
-    "LA": ("left atrium", "left atrial"),
-    "RA": ("right atrium", "right atrial"),
-    "LGE": ("late gadolinium enhancement", "late gadolinium enhancement"),
-    "LVH": ("left ventricular hypertrophy", "left ventricular hypertrophy"),
-    "LVEF": ("left ventricular ejection fraction", "left ventricular ejection fraction"),
-    "RVEF": ("right ventricular ejection fraction", "right ventricular ejection fraction"),
-    "EF": ("ejection fraction", "ejection fraction"),
-    "DCM": ("dilated cardiomyopathy", "dilated cardiomyopathy"),
-    "HCM": ("hypertrophic cardiomyopathy", "hypertrophic cardiomyopathy"),
+# CMR abbreviations spelt out; a chamber before a noun it qualifies is an adjective
+# ("RV size" -> "right ventricular size"), otherwise a noun ("Dilated RV").
+ABBREVIATIONS: dict[str, str] = {
+    "LV": "left ventricle",
+    "RV": "right ventricle",
+    "LA": "left atrium",
+    "RA": "right atrium",
+    "LGE": "late gadolinium enhancement",
+    "LVH": "left ventricular hypertrophy",
+    "LVEF": "left ventricular ejection fraction",
+    "RVEF": "right ventricular ejection fraction",
+    "EF": "ejection fraction",
+    "DCM": "dilated cardiomyopathy",
+    "HCM": "hypertrophic cardiomyopathy",
 }
-_ABBREVIATION = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\b(?=(\s+[a-z]+)?)")
+_ADJECTIVES = {
+    "LV": "left ventricular",
+    "RV": "right ventricular",
+    "LA": "left atrial",
+    "RA": "right atrial",
+}
+_ABBREVIATION = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\b(?:\s+([a-z]+))?")
+# Words after a chamber that make it the subject, not an adjective: "LV not dilated".
+_NOT_NOUNS = frozenset({"not", "is", "was", "and", "with", "in", "of", "at"})
 _CLAUSE_END = re.compile(r"\s*[,:;(]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # "62%. No LGE", never "2.5 cm"
 _FINDINGS = re.compile(
@@ -87,16 +95,13 @@ def spelt_out(statement: str) -> str | None:
     """The statement with its CMR abbreviations written in full; None without any."""
 
     def full(match: re.Match[str]) -> str:
-        noun, adjective = ABBREVIATIONS[match.group(1)]
-        follows_noun = match.group(2) and match.group(2).split()[0] not in _NOT_NOUNS
-        return adjective if follows_noun else noun
+        short, after = match.group(1), match.group(2)
+        if after and after not in _NOT_NOUNS and short in _ADJECTIVES:
+            return f"{_ADJECTIVES[short]} {after}"
+        return ABBREVIATIONS[short] + (f" {after}" if after else "")
 
     out = _ABBREVIATION.sub(full, statement)
     return None if out == statement else out[:1].upper() + out[1:]
-
-
-# Words after an abbreviation that make it the subject, not an adjective: "LV not dilated".
-_NOT_NOUNS = frozenset({"not", "is", "was", "and", "with", "in", "of", "at"})
 
 
 def affirmed(statement: str) -> str | None:
