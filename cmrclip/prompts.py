@@ -1,4 +1,9 @@
-"""Zero-shot prompts per finding: how a reader states it, and how a reader rules it out."""
+"""Zero-shot prompts per finding: how a report states it, and how a normal report reads.
+
+Written in the register of CMR reports ("Dilated LA.", "Normal RV systolic function."),
+the language the model learns. Negatives are the statements of normal reports, never
+pertinent negatives: "No LV thrombus." is written mostly about diseased hearts.
+"""
 
 from __future__ import annotations
 

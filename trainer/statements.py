@@ -128,6 +128,12 @@ def report_statements(impression: str, report: str) -> list[str]:
     return statements(impression) + statements(findings_section(report))
 
 
+def _forms(statement: str) -> list[str]:
+    """The statement and its core, each as written and spelt out."""
+    shown = [s for s in (statement, core(statement)) if s]
+    return [f for s in shown for f in (s, spelt_out(s)) if f and text_key(f)]
+
+
 @dataclass
 class Statements:
     """Distinct statements of a set of studies and which study makes which."""
@@ -148,10 +154,7 @@ def statement_table(per_study: list[list[str]]) -> Statements:
             texts.append(text)
         return keys[key]
 
-    shortened = [[t for s in study for t in (s, core(s)) if t] for study in per_study]
-    said = [
-        [t for s in study for t in (s, spelt_out(s)) if t and text_key(t)] for study in shortened
-    ]
+    said = [[form for s in study for form in _forms(s)] for study in per_study]
     made_rows = [[index(s) for s in study] for study in said]
     # Affirmed forms after every statement: one that some report makes stays a statement.
     denied_rows = [
