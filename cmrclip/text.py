@@ -104,9 +104,8 @@ class TextEncoder(nn.Module):
         ]
         if not parts:
             return torch.zeros(0, self.width, device=self.project.weight.device)
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[order] = torch.arange(len(order))
-        return torch.cat(parts)[inverse.to(parts[0].device)]
+        inverse = torch.tensor(order, device=parts[0].device).argsort()
+        return torch.cat(parts)[inverse]
 
     def _top_layers(self, states: list[Tensor]) -> Tensor:
         hidden = nn.utils.rnn.pad_sequence(states, batch_first=True)

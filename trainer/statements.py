@@ -101,7 +101,7 @@ def spelt_out(statement: str) -> str | None:
         return ABBREVIATIONS[short] + (f" {after}" if after else "")
 
     out = _ABBREVIATION.sub(full, statement)
-    return None if out == statement else out[:1].upper() + out[1:]
+    return None if out == statement else _capitalised(out)
 
 
 def affirmed(statement: str) -> str | None:
@@ -109,8 +109,11 @@ def affirmed(statement: str) -> str | None:
     cue = _NEGATION.search(statement)
     if cue is None:
         return None
-    rest = statement[: cue.start()] + statement[cue.end() :]
-    return rest[:1].upper() + rest[1:]
+    return _capitalised(statement[: cue.start()] + statement[cue.end() :])
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def findings_section(report: str) -> str:
@@ -138,7 +141,7 @@ def _forms(statement: str) -> list[str]:
 class Statements:
     """Distinct statements of a set of studies and which study makes which."""
 
-    texts: list[str]  # one wording per key (the first seen), then the affirmed forms
+    texts: list[str]  # the forms reports make (first wording per key), then affirmed ones
     made: NDArray[np.bool_]  # (studies, texts): the report makes it
     denied: NDArray[np.bool_]  # (studies, texts): the report rules out this affirmed form
 
