@@ -46,7 +46,8 @@ def main() -> None:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     clips, mask = collate(studies, device)
-    features = model.text.features(texts)
+    contents, negated = model.text.split(texts)
+    features = model.text.features(contents)
     groups = torch.arange(args.batch, device=device) % 7
     times = []
     for _ in range(args.steps + 1):
@@ -55,7 +56,7 @@ def main() -> None:
             video, _ = model.video_embeddings(clips, mask)
             loss = ClipLoss()(
                 video.float(),
-                model.text_embeddings(features=features).float(),
+                model.text_embeddings(features=features, negated=negated).float(),
                 model.scale(),
                 groups,
             )

@@ -24,6 +24,7 @@ class TextConfig:
     model_path: str | None = None
     max_tokens: int = 128
     trainable_layers: int = 0  # top transformer layers to fine-tune; 0 = frozen, cacheable
+    negation: bool = True  # a negated statement: its affirmed form, a head of its own
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class ModelConfig:
             name=data["name"],
             embed_dim=data["embed_dim"],
             video=VideoConfig(**video),
-            text=TextConfig(**data["text"]),
+            # Checkpoints written before the negation head have none.
+            text=TextConfig(**{"negation": False, **data["text"]}),
             init_temperature=data["init_temperature"],
         )
 

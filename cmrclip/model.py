@@ -39,9 +39,12 @@ class CMRCLIP(nn.Module):
         return F.normalize(study, dim=-1), F.normalize(views, dim=-1)
 
     def text_embeddings(
-        self, texts: list[str] | None = None, features: Tensor | None = None
+        self,
+        texts: list[str] | None = None,
+        features: Tensor | None = None,
+        negated: Tensor | None = None,
     ) -> Tensor:
-        return F.normalize(self.text(texts, features), dim=-1)
+        return F.normalize(self.text(texts, features, negated), dim=-1)
 
     def scale(self) -> Tensor:
         return self.logit_scale.exp().clamp(max=100.0)

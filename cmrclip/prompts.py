@@ -2,7 +2,8 @@
 
 Written in the register of CMR reports ("Dilated LA.", "Normal RV systolic function."),
 the language the model learns. Negatives are the statements of normal reports, never
-pertinent negatives: "No LV thrombus." is written mostly about diseased hearts.
+pertinent negatives: "No LV thrombus." is written mostly about diseased hearts, so a
+text tower that reads negation (`cmrclip.negation`) rightly puts it near them.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ PROMPTS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     ),
     "lv_thrombus": (
         ("LV thrombus.", "Mural LV thrombus.", "Apical left ventricular thrombus."),
-        ("No LV thrombus.", "No intracardiac thrombus."),
+        # A normal report says nothing of thrombus; it rules out the wall that holds one.
+        ("Normal LV systolic function.", "No regional wall motion abnormality."),
     ),
     "pericardial_effusion": (
         ("Pericardial effusion.", "Moderate pericardial effusion."),

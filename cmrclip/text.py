@@ -17,6 +17,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from cmrclip.config import TextConfig
 from cmrclip.errors import ModelError
+from cmrclip.negation import split_negation
 
 
 def default_text_model() -> Path:
@@ -45,7 +46,17 @@ class TextEncoder(nn.Module):
         self.transformer = AutoModel.from_pretrained(str(source), local_files_only=True)
         self.width = int(self.transformer.config.hidden_size)
         self.project = nn.Linear(self.width, embed_dim)
+        # See cmrclip.negation: what a statement rules out gets a projection of its own.
+        self.project_negated = nn.Linear(self.width, embed_dim) if config.negation else None
         self._freeze(config.trainable_layers)
+
+    def split(self, texts: list[str]) -> tuple[list[str], Tensor]:
+        """(the texts to encode, which of them are negated): with a negation head, a
+        negated statement is encoded as its affirmed form (`cmrclip.negation`)."""
+        if self.project_negated is None:
+            return texts, torch.zeros(len(texts), dtype=torch.bool, device=self._device)
+        contents, negated = split_negation(texts)
+        return contents, torch.tensor(negated, dtype=torch.bool, device=self._device)
 
     def _freeze(self, trainable_layers: int) -> None:
         for p in self.transformer.parameters():
@@ -54,6 +65,10 @@ class TextEncoder(nn.Module):
         for layer in layers[len(layers) - trainable_layers :] if trainable_layers else []:
             for p in layer.parameters():
                 p.requires_grad = True
+
+    @property
+    def _device(self) -> torch.device:
+        return self.project.weight.device
 
     @property
     def frozen(self) -> bool:
@@ -71,7 +86,7 @@ class TextEncoder(nn.Module):
 
     def features(self, texts: list[str]) -> Tensor:
         """Mean-pooled transformer features (B, width), before the projection."""
-        device = self.project.weight.device
+        device = self._device
         batch = self.tokenize(texts, device)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             hidden = self.transformer(**batch).last_hidden_state
@@ -81,7 +96,7 @@ class TextEncoder(nn.Module):
     def lower_states(self, texts: list[str], batch: int = 128) -> list[Tensor]:
         """Per text, its token states below the fine-tuned layers: they never change in
         training, so a trainer computes them once and runs only the top layers per step."""
-        device = self.project.weight.device
+        device = self._device
         out: list[Tensor] = []
         for start in range(0, len(texts), batch):
             tokens = self.tokenize(texts[start : start + batch], device)
@@ -103,7 +118,7 @@ class TextEncoder(nn.Module):
             for start in range(0, len(order), chunk)
         ]
         if not parts:
-            return torch.zeros(0, self.width, device=self.project.weight.device)
+            return torch.zeros(0, self.width, device=self._device)
         inverse = torch.tensor(order, device=parts[0].device).argsort()
         return torch.cat(parts)[inverse]
 
@@ -117,11 +132,22 @@ class TextEncoder(nn.Module):
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
-    def forward(self, texts: list[str] | None = None, features: Tensor | None = None) -> Tensor:
-        """Projected text embeddings (not normalised); pass cached ``features`` to skip
-        the transformer when it is frozen."""
+    def forward(
+        self,
+        texts: list[str] | None = None,
+        features: Tensor | None = None,
+        negated: Tensor | None = None,
+    ) -> Tensor:
+        """Projected text embeddings (not normalised). Cached ``features`` (of the texts
+        ``split`` gives) skip the transformer; ``negated`` is then the split's flags."""
         if features is None:
             if texts is None:
                 raise ValueError("give texts or features")
-            features = self.features(texts)
-        return self.project(features)
+            contents, negated = self.split(texts)
+            features = self.features(contents)
+        out = self.project(features)
+        if self.project_negated is None:
+            return out
+        if negated is None:
+            raise ValueError("give the negation flags of cached features (TextEncoder.split)")
+        return torch.where(negated[:, None], self.project_negated(features), out)

@@ -15,6 +15,7 @@ from cmrclip.config import CONFIGS, ModelConfig
 from cmrclip.errors import ModelError
 from cmrclip.loss import ClipLoss, multi_positive_loss
 from cmrclip.model import CMRCLIP, collate
+from cmrclip.negation import split_negation
 from cmrsearch.vocabulary import CLIP_VIEWS
 
 
@@ -186,3 +187,49 @@ def test_cached_lower_text_states_give_the_same_features(chunk: int) -> None:
         whole = text.features(texts)
         cached = text.features_from_states(text.lower_states(texts, batch=2), chunk=chunk)
     torch.testing.assert_close(cached, whole, atol=1e-5, rtol=0)
+
+
+def test_split_negation_encodes_what_is_ruled_out_as_its_affirmed_form() -> None:
+    contents, negated = split_negation(
+        ["No LV thrombus.", "RV not dilated (RVEDVi 80 ml/m2).", "Dilated RV.", "No.", "Normal LA."]
+    )
+    assert contents == [
+        "LV thrombus.",
+        "RV dilated (RVEDVi 80 ml/m2).",
+        "Dilated RV.",
+        "No.",  # nothing left to speak of: kept as written
+        "Normal LA.",
+    ]
+    assert negated == [True, True, False, False, False]
+
+
+def test_a_negation_head_projects_what_is_ruled_out_on_its_own() -> None:
+    """With the head (the default), "No LV thrombus." is the affirmed text through the negated
+    projection, so it can land far from "LV thrombus." however close the encoder puts
+    the two; cached features need the split's flags."""
+
+    torch.manual_seed(0)
+    model = CMRCLIP(CONFIGS["tiny"]).eval()
+    text = model.text
+    assert text.project_negated is not None
+    with torch.no_grad():
+        found = text.features(["LV thrombus."])
+        ruled_out, found_again = model.text_embeddings(["No LV thrombus.", "LV thrombus."])
+        torch.testing.assert_close(
+            ruled_out, torch.nn.functional.normalize(text.project_negated(found)[0], dim=0)
+        )
+        torch.testing.assert_close(
+            found_again, torch.nn.functional.normalize(text.project(found)[0], dim=0)
+        )
+        assert float(ruled_out @ found_again) < 0.9
+        contents, negated = text.split(["No LV thrombus.", "LV thrombus."])
+        cached = model.text_embeddings(features=text.features(contents), negated=negated)
+        torch.testing.assert_close(cached, torch.stack([ruled_out, found_again]))
+        with pytest.raises(ValueError, match="negation flags"):
+            model.text_embeddings(features=found)
+    # A checkpoint from before the head has none: a negated statement is read as written.
+    before = CONFIGS["tiny"].to_dict()
+    del before["text"]["negation"]
+    old = CMRCLIP(ModelConfig.from_dict(before)).text
+    assert old.project_negated is None and old.split(["No LGE."])[0] == ["No LGE."]
+    assert not old.split(["No LGE."])[1].any()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cmrclip.negation import affirmed
 from trainer.statements import (
-    affirmed,
     core,
     findings_section,
     report_statements,

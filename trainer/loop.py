@@ -131,23 +131,27 @@ class TextBank:
     fine-tuned tower keeps each text's token states below its trainable layers, so a
     step runs only those layers (the lower ones never change)."""
 
+    negated: Tensor  # per text: encoded as its affirmed form (`TextEncoder.split`)
     features: Tensor | None = None
     states: list[Tensor] | None = None
 
     @classmethod
     def build(cls, model: CMRCLIP, texts: list[str], batch: int = 256) -> TextBank:
+        contents, negated = model.text.split(texts)
         if not model.text.frozen:
-            return cls(states=model.text.lower_states(texts))
-        parts = [model.text.features(texts[i : i + batch]) for i in range(0, len(texts), batch)]
-        return cls(features=torch.cat(parts) if parts else torch.zeros(0, model.text.width))
+            return cls(negated, states=model.text.lower_states(contents))
+        parts = [model.text.features(contents[i : i + batch]) for i in range(0, len(texts), batch)]
+        features = torch.cat(parts) if parts else torch.zeros(0, model.text.width)
+        return cls(negated, features=features)
 
     def embed(self, model: CMRCLIP, ids: list[int]) -> Tensor:
         """Normalised shared-space embeddings of texts ``ids``."""
         if self.features is not None:
-            return model.text_embeddings(features=self.features[ids].to(model.device))
-        assert self.states is not None
-        features = model.text.features_from_states([self.states[i] for i in ids])
-        return model.text_embeddings(features=features)
+            features = self.features[ids].to(model.device)
+        else:
+            assert self.states is not None
+            features = model.text.features_from_states([self.states[i] for i in ids])
+        return model.text_embeddings(features=features, negated=self.negated[ids])
 
 
 def _statement_loss(

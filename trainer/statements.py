@@ -26,12 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cmrclip.negation import affirmed, capitalised
+
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 _PUNCT = re.compile(r"[^a-z ]+")
 _ITEM_NUMBER = re.compile(r"^\s*\d+[.)]\s*")  # "2. " or "2) " of a numbered list
 _ROW_LABEL = re.compile(r"^[A-Za-z][A-Za-z /-]{0,30}:\s+")  # "Left ventricle: ", "LGE: "
-# The first negation cue of a statement: "No LGE.", "LV not dilated", "There is no effusion".
-_NEGATION = re.compile(r"\b(no|not)\s+", re.IGNORECASE)
 # CMR abbreviations spelt out; a chamber before a noun it qualifies is an adjective
 # ("RV size" -> "right ventricular size"), otherwise a noun ("Dilated RV").
 ABBREVIATIONS: dict[str, str] = {
@@ -101,19 +101,7 @@ def spelt_out(statement: str) -> str | None:
         return ABBREVIATIONS[short] + (f" {after}" if after else "")
 
     out = _ABBREVIATION.sub(full, statement)
-    return None if out == statement else _capitalised(out)
-
-
-def affirmed(statement: str) -> str | None:
-    """The statement with its first negation cue removed; None when it negates nothing."""
-    cue = _NEGATION.search(statement)
-    if cue is None:
-        return None
-    return _capitalised(statement[: cue.start()] + statement[cue.end() :])
-
-
-def _capitalised(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    return None if out == statement else capitalised(out)
 
 
 def findings_section(report: str) -> str:

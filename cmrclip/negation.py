@@ -1,0 +1,39 @@
+"""What a statement speaks of, and whether it rules that out.
+
+A clinical negation is a cue with a scope ("No LV thrombus.", "RV not dilated";
+NegEx, Chapman et al., J Biomed Inform 2001). A sentence encoder pretrained for
+paraphrase reads "RV not dilated." and "Dilated RV." as near neighbours: the cue is
+one token among several. So the text tower encodes a negated statement as its
+affirmed form and projects it with a head of its own: what is ruled out and what is
+found land in the shared space independently.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The first negation cue of a statement: "No LGE.", "LV not dilated", "There is no effusion".
+_NEGATION = re.compile(r"\b(no|not)\s+", re.IGNORECASE)
+
+
+def affirmed(statement: str) -> str | None:
+    """The statement with its first negation cue removed; None when it negates nothing."""
+    cue = _NEGATION.search(statement)
+    if cue is None:
+        return None
+    return capitalised(statement[: cue.start()] + statement[cue.end() :])
+
+
+def split_negation(texts: list[str]) -> tuple[list[str], list[bool]]:
+    """(what each text speaks of, whether it rules that out)."""
+    contents, negated = [], []
+    for text in texts:
+        content = affirmed(text)
+        keep = content is not None and bool(content.strip(" ."))
+        contents.append(content if keep and content is not None else text)
+        negated.append(keep)
+    return contents, negated
+
+
+def capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
