@@ -14,6 +14,7 @@ import re
 
 # The first negation cue of a statement: "No LGE.", "LV not dilated", "There is no effusion".
 _NEGATION = re.compile(r"\b(no|not)\s+", re.IGNORECASE)
+CLAUSE_END = re.compile(r"\s*[,:;(]")  # where a statement's first clause ends
 
 
 def affirmed(statement: str) -> str | None:
@@ -25,13 +26,20 @@ def affirmed(statement: str) -> str | None:
 
 
 def split_negation(texts: list[str]) -> tuple[list[str], list[bool]]:
-    """(what each text speaks of, whether it rules that out)."""
+    """(what each text speaks of, whether it rules that out). A cue negates a text only
+    in its first clause: "Moderate pericardial effusion, no tamponade features." states
+    an effusion."""
     contents, negated = [], []
     for text in texts:
-        content = affirmed(text)
-        keep = content is not None and bool(content.strip(" ."))
-        contents.append(content if keep and content is not None else text)
-        negated.append(keep)
+        cue, end = _NEGATION.search(text), CLAUSE_END.search(text)
+        in_first_clause = cue is not None and (end is None or cue.start() < end.start())
+        content = affirmed(text) if in_first_clause else None
+        if content and content.strip(" ."):
+            contents.append(content)
+            negated.append(True)
+        else:
+            contents.append(text)
+            negated.append(False)
     return contents, negated
 
 

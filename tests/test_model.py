@@ -191,16 +191,25 @@ def test_cached_lower_text_states_give_the_same_features(chunk: int) -> None:
 
 def test_split_negation_encodes_what_is_ruled_out_as_its_affirmed_form() -> None:
     contents, negated = split_negation(
-        ["No LV thrombus.", "RV not dilated (RVEDVi 80 ml/m2).", "Dilated RV.", "No.", "Normal LA."]
+        [
+            "No LV thrombus.",
+            "RV not dilated (RVEDVi 80 ml/m2).",
+            "Late enhancement imaging shows no myocardial scar.",
+            "Dilated RV.",
+            "No.",
+            "Moderate pericardial effusion, 12 mm maximal depth, no tamponade features.",
+        ]
     )
     assert contents == [
         "LV thrombus.",
         "RV dilated (RVEDVi 80 ml/m2).",
+        "Late enhancement imaging shows myocardial scar.",
         "Dilated RV.",
         "No.",  # nothing left to speak of: kept as written
-        "Normal LA.",
+        # A cue past the first clause leaves what the statement finds as written.
+        "Moderate pericardial effusion, 12 mm maximal depth, no tamponade features.",
     ]
-    assert negated == [True, True, False, False, False]
+    assert negated == [True, True, True, False, False, False]
 
 
 def test_a_negation_head_projects_what_is_ruled_out_on_its_own() -> None:
