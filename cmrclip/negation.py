@@ -14,7 +14,9 @@ import re
 
 # The first negation cue of a statement: "No LGE.", "LV not dilated", "There is no effusion".
 _NEGATION = re.compile(r"\b(no|not)\s+", re.IGNORECASE)
-CLAUSE_END = re.compile(r"\s*[,:;(]")  # where a statement's first clause ends
+# Before its cue, what ends a negation's scope: a clause boundary, or a conjunction
+# after which the cue rules out only a part ("Dilated LV with no LGE.").
+_SCOPE_BREAK = re.compile(r"[,:;(]|\b(?:with|and|but)\b", re.IGNORECASE)
 
 
 def affirmed(statement: str) -> str | None:
@@ -26,14 +28,14 @@ def affirmed(statement: str) -> str | None:
 
 
 def split_negation(texts: list[str]) -> tuple[list[str], list[bool]]:
-    """(what each text speaks of, whether it rules that out). A cue negates a text only
-    in its first clause: "Moderate pericardial effusion, no tamponade features." states
-    an effusion."""
+    """(what each text speaks of, whether it rules that out). A cue negates a whole text
+    only when nothing it could leave affirmed comes first: "Moderate pericardial
+    effusion, no tamponade features." and "Dilated LV with no LGE." state findings."""
     contents, negated = [], []
     for text in texts:
-        cue, end = _NEGATION.search(text), CLAUSE_END.search(text)
-        in_first_clause = cue is not None and (end is None or cue.start() < end.start())
-        content = affirmed(text) if in_first_clause else None
+        cue = _NEGATION.search(text)
+        whole = cue is not None and not _SCOPE_BREAK.search(text[: cue.start()])
+        content = affirmed(text) if whole else None
         if content and content.strip(" ."):
             contents.append(content)
             negated.append(True)

@@ -198,6 +198,7 @@ def test_split_negation_encodes_what_is_ruled_out_as_its_affirmed_form() -> None
             "Dilated RV.",
             "No.",
             "Moderate pericardial effusion, 12 mm maximal depth, no tamponade features.",
+            "Dilated LV with no LGE.",
         ]
     )
     assert contents == [
@@ -206,10 +207,12 @@ def test_split_negation_encodes_what_is_ruled_out_as_its_affirmed_form() -> None
         "Late enhancement imaging shows myocardial scar.",
         "Dilated RV.",
         "No.",  # nothing left to speak of: kept as written
-        # A cue past the first clause leaves what the statement finds as written.
+        # A cue past the first clause, or after a conjunction, rules out only a part:
+        # the statement still finds something and is read as written.
         "Moderate pericardial effusion, 12 mm maximal depth, no tamponade features.",
+        "Dilated LV with no LGE.",
     ]
-    assert negated == [True, True, True, False, False, False]
+    assert negated == [True, True, True, False, False, False, False]
 
 
 def test_a_negation_head_projects_what_is_ruled_out_on_its_own() -> None:

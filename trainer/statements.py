@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from cmrclip.negation import CLAUSE_END, affirmed, capitalised
+from cmrclip.negation import affirmed, capitalised
 
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 _PUNCT = re.compile(r"[^a-z ]+")
@@ -56,6 +56,7 @@ _ADJECTIVES = {
 _ABBREVIATION = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\b(?:\s+([a-z]+))?")
 # Words after a chamber that make it the subject, not an adjective: "LV not dilated".
 _NOT_NOUNS = frozenset({"not", "is", "was", "and", "with", "in", "of", "at"})
+_CLAUSE_END = re.compile(r"\s*[,:;(]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # "62%. No LGE", never "2.5 cm"
 _FINDINGS = re.compile(
     r"^[ \t]*(findings(?: and report)?|report|results|description|observations)[ \t]*:",
@@ -84,7 +85,7 @@ def statements(text: str) -> list[str]:
 def core(statement: str) -> str | None:
     """The clause before the first comma, colon or bracket; None when that is all of it
     or a single word."""
-    end = CLAUSE_END.search(statement)
+    end = _CLAUSE_END.search(statement)
     if end is None or len(statement[: end.start()].split()) < 2:
         return None
     return statement[: end.start()] + "."
