@@ -46,8 +46,7 @@ def main() -> None:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     clips, mask = collate(studies, device)
-    contents, negated = model.text.split(texts)
-    features = model.text.features(contents)
+    features, negated = model.text.split_features(texts)
     groups = torch.arange(args.batch, device=device) % 7
     times = []
     for _ in range(args.steps + 1):

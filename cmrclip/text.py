@@ -58,6 +58,12 @@ class TextEncoder(nn.Module):
         contents, negated = split_negation(texts)
         return contents, torch.tensor(negated, dtype=torch.bool, device=self._device)
 
+    def split_features(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        """``features`` of the texts ``split`` gives, and its negation flags: what
+        ``forward`` takes in place of texts."""
+        contents, negated = self.split(texts)
+        return self.features(contents), negated
+
     def _freeze(self, trainable_layers: int) -> None:
         for p in self.transformer.parameters():
             p.requires_grad = False
@@ -143,8 +149,7 @@ class TextEncoder(nn.Module):
         if features is None:
             if texts is None:
                 raise ValueError("give texts or features")
-            contents, negated = self.split(texts)
-            features = self.features(contents)
+            features, negated = self.split_features(texts)
         out = self.project(features)
         if self.project_negated is None:
             return out

@@ -176,8 +176,7 @@ class SearchEngine:
         """One transformer pass gives both the shared-space query (1, D) and its
         sentence-space vector (width,)."""
         with torch.no_grad():
-            contents, negated = self.model.text.split([text])
-            features = self.model.text.features(contents)
+            features, negated = self.model.text.split_features([text])
             query = self.model.text_embeddings(features=features, negated=negated)
             sentence = torch.nn.functional.normalize(features, dim=-1)
         return query.float().cpu().numpy(), sentence[0].float().cpu().numpy()

@@ -219,7 +219,6 @@ def test_a_negation_head_projects_what_is_ruled_out_on_its_own() -> None:
     """With the head (the default), "No LV thrombus." is the affirmed text through the negated
     projection, so it can land far from "LV thrombus." however close the encoder puts
     the two; cached features need the split's flags."""
-
     torch.manual_seed(0)
     model = CMRCLIP(CONFIGS["tiny"]).eval()
     text = model.text
@@ -234,8 +233,8 @@ def test_a_negation_head_projects_what_is_ruled_out_on_its_own() -> None:
             found_again, torch.nn.functional.normalize(text.project(found)[0], dim=0)
         )
         assert float(ruled_out @ found_again) < 0.9
-        contents, negated = text.split(["No LV thrombus.", "LV thrombus."])
-        cached = model.text_embeddings(features=text.features(contents), negated=negated)
+        features, negated = text.split_features(["No LV thrombus.", "LV thrombus."])
+        cached = model.text_embeddings(features=features, negated=negated)
         torch.testing.assert_close(cached, torch.stack([ruled_out, found_again]))
         with pytest.raises(ValueError, match="negation flags"):
             model.text_embeddings(features=found)
