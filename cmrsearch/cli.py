@@ -186,18 +186,19 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
 
     result = train(pairs, args.out, config, progress)
-    best = args.out / "best"
+    model = args.out / "last"
     result["model_version"] = register(
-        engine, best, {"training": {k: v for k, v in result.items() if k != "history"}}
+        engine, model, {"training": {k: v for k, v in result.items() if k != "history"}}
     )
-    result["checkpoint"] = str(best)
+    result["checkpoint"] = str(model)
+    mrr = result["val_mrr"]
     emit(
         args,
         result,
         [
-            f"model {result['model_version']} -> {best} "
-            f"(best validation MRR {result['best_val_mrr']:.3f}); "
-            f"use it with CMRSEARCH_MODEL={best}"
+            f"model {result['model_version']} -> {model} "
+            f"(validation MRR {'-' if mrr is None else f'{mrr:.3f}'}); "
+            f"use it with CMRSEARCH_MODEL={model}"
         ],
     )
     return 0

@@ -4,9 +4,11 @@ the UI started on the embedded defaults. Each step reuses what a previous run le
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from cmrsearch.errors import CmrSearchError
 from cmrsearch.serve import exec_streamlit
@@ -15,10 +17,19 @@ from cmrsearch.settings import Settings
 Main = Callable[[list[str]], int]
 
 
+def _epochs_done(model: Path) -> int:
+    """Epochs the training log records; 0 without one (or with a torn last line)."""
+    log = model / "train_log.jsonl"
+    try:
+        return int(json.loads(log.read_text().splitlines()[-1])["epoch"])
+    except (OSError, IndexError, ValueError, KeyError):
+        return 0
+
+
 def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
     home = settings.ensure_home()
     archive, model = home / "demo" / "archive", home / "demo" / "model"
-    best = model / "best"
+    checkpoint = model / "last"  # complete once the log reaches the last epoch
     started = time.perf_counter()
     steps: list[tuple[str, list[str] | None]] = [
         ("catalog schema", ["db", "upgrade"]),
@@ -38,7 +49,7 @@ def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
         (
             f"train the demo model ({args.epochs} epochs, seed {args.seed})",
             None
-            if (best / "model.safetensors").exists()
+            if _epochs_done(model) >= args.epochs
             else ["train", "--out", str(model), "--epochs", str(args.epochs),
                   "--seed", str(args.seed)],
         ),
@@ -46,10 +57,10 @@ def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
             "evaluate it on held-out patients; calibrate the finding thresholds",
             None
             if (model / "eval" / "evaluation.json").exists()
-            else ["evaluate", "--model", str(best), "--labels", str(archive / "labels.jsonl"),
+            else ["evaluate", "--model", str(checkpoint), "--labels", str(archive / "labels.jsonl"),
                   "--out", str(model / "eval")],
         ),
-        ("embed studies, build the index", ["embed", "--model", str(best)]),
+        ("embed studies, build the index", ["embed", "--model", str(checkpoint)]),
     ]  # fmt: skip
     for number, (title, argv) in enumerate(steps, 1):
         elapsed = time.perf_counter() - started
@@ -60,7 +71,7 @@ def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
     elapsed = time.perf_counter() - started
     if args.no_serve:
         print(
-            f"demo ready in {elapsed:.0f} s; start the UI with: CMRSEARCH_MODEL={best} "
+            f"demo ready in {elapsed:.0f} s; start the UI with: CMRSEARCH_MODEL={checkpoint} "
             "CMRSEARCH_OPEN_ACCESS=true cmrsearch serve --host 127.0.0.1",
             file=sys.stderr,
         )
@@ -70,4 +81,4 @@ def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
         f"(open access, this machine only) at {elapsed:.0f} s",
         file=sys.stderr,
     )
-    return exec_streamlit("127.0.0.1", args.port, model=str(best), open_access="true")
+    return exec_streamlit("127.0.0.1", args.port, model=str(checkpoint), open_access="true")

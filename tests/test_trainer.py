@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from catalog.db import make_engine, session_factory
 from catalog.models import ModelVersion
-from cmrclip.checkpoint import load_checkpoint, version_id
+from cmrclip.checkpoint import load_checkpoint, read_config, version_id
 from cmrsearch.cli import main
 from phantom.archive import generate
 from trainer.data import impression_groups, read_train_studies
@@ -45,17 +45,20 @@ def test_train_resume_register_and_evaluate(
     capsys.readouterr()
     out = tmp_path / "model"
     first = run(capsys, "train", "--out", str(out), "--epochs", "2", "--batch-size", "6")
-    best = out / "best"
-    assert first["epochs"] == 2 and first["model_version"] == version_id(best)
+    last = out / "last"
+    assert first["epochs"] == 2 and first["model_version"] == version_id(last)
     assert {"model.safetensors", "config.json", "tokenizer", "train_studies.json"} <= {
-        p.name for p in best.iterdir()
+        p.name for p in last.iterdir()
     }
-    assert len(read_train_studies(best)) == first["train_studies"]
-    load_checkpoint(best)  # rebuilt from the directory alone
+    assert len(read_train_studies(last)) == first["train_studies"]
+    load_checkpoint(last)  # rebuilt from the directory alone
 
     # Resume: a longer run continues from epoch 2 instead of starting over.
     resumed = run(capsys, "train", "--out", str(out), "--epochs", "3", "--batch-size", "6")
     assert resumed["epochs"] == 3
+    # The model is the last epoch's: the resumed run registers it, epoch 3 in its config.
+    assert resumed["model_version"] == version_id(last) != first["model_version"]
+    assert read_config(last)["epoch"] == 3
     epochs = [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
 
@@ -72,7 +75,7 @@ def test_train_resume_register_and_evaluate(
         capsys,
         "evaluate",
         "--model",
-        str(best),
+        str(last),
         "--out",
         str(report_dir),
         "--labels",
@@ -90,7 +93,7 @@ def test_train_resume_register_and_evaluate(
     assert (report_dir / "roc_external.png").stat().st_size > 1000
     assert (report_dir / "few_shot.png").stat().st_size > 1000
     with session_factory(engine)() as s:
-        row = s.get(ModelVersion, version_id(best))  # the resumed run may have a new best
+        row = s.get(ModelVersion, version_id(last))
         assert row is not None and row.metrics and "evaluation" in row.metrics
     engine.dispose()
 

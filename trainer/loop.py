@@ -4,6 +4,10 @@ AdamW with the temperature in the optimiser, linear warmup then cosine decay,
 gradient clipping, AMP on CUDA, a checkpoint every epoch with resume, a seed that
 fixes data order and augmentation, metrics to a JSONL log. Under ``torchrun`` each
 process takes its shard of every batch and negatives are all-gathered.
+
+The model is the last epoch's (``out/last``), where the cosine schedule has come to
+rest. Validation retrieval is logged, not used to pick an epoch: on a few dozen
+validation studies the best-scoring epoch was never better than the last (README).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +62,6 @@ class TrainConfig:
 class TrainState:
     epoch: int = 0
     step: int = 0
-    best_val: float = -1.0  # -1.0: nothing saved yet
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -213,7 +216,7 @@ def train(
     config: TrainConfig,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train on ``pairs``; write the best checkpoint to ``out``; return a summary."""
+    """Train on ``pairs``; write each epoch's checkpoint to ``out/last``; return a summary."""
     rank, world = _rank()
     device = resolve_device(config.device)
     if world > 1 and device.type == "cuda":
@@ -298,14 +301,7 @@ def train(
             assert log is not None
             log.write(json.dumps(record) + "\n")
             log.flush()
-            score = record.get("val_mrr", float("nan"))
-            if not math.isfinite(score):  # no validation patients: lowest loss wins
-                score = -record["loss"]
             meta = {"train": asdict(config), **record}
-            if state.best_val == -1.0 or score > state.best_val:
-                state.best_val = score
-                save_checkpoint(model, out / "best", meta)
-                write_train_studies(out / "best", train_pairs)
             save_checkpoint(model, out / "last", meta)
             write_train_studies(out / "last", train_pairs)
             _save_state(out, state, optimizer, scaler)
@@ -318,7 +314,7 @@ def train(
         "steps": state.step,
         "train_studies": len(train_pairs),
         "val_studies": len(val_pairs),
-        "best_val_mrr": state.best_val,
+        "val_mrr": state.history[-1].get("val_mrr") if state.history else None,
         "history": state.history,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -365,4 +361,5 @@ def _resume(
     model.load_state_dict(weights, strict=False)
     optimizer.load_state_dict(saved["optimizer"])
     scaler.load_state_dict(saved["scaler"])
-    return TrainState(**saved["state"])
+    known = {f.name for f in fields(TrainState)}  # a state saved with "best_val" resumes
+    return TrainState(**{k: v for k, v in saved["state"].items() if k in known})
