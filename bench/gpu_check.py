@@ -36,7 +36,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     studies = [
         {
-            v: rng.integers(0, 255, (1 if v == "lge" else 16, 64, 64), dtype=np.uint8)
+            v: rng.integers(0, 255, (3 if v == "lge" else 16, 64, 64), dtype=np.uint8)
             for v in CLIP_VIEWS
         }
         for _ in range(args.batch)

@@ -4,7 +4,8 @@ Per view a (frames, size, size) uint8 clip: intensities scaled between robust
 percentiles, a square crop of fixed physical size centred on the heart (the
 temporal-variance map of a cine: the beating heart is what moves), resampled over
 one cardiac cycle. The SAX stack gives three clips (basal, mid, apical); LGE gives
-one frame.
+one frame per slice, basal, mid and apical where the cine stack tells which end is
+the base (the slices stand where the phases of a cine would).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from scipy import ndimage
 from indexer.series import SeriesGroup
 
 Array = NDArray[np.float32]
+# Raised whenever the clips a study gives change: the next index run re-clips every
+# study. 2: LGE as basal, mid and apical slices (1: the mid slice alone).
+CLIPS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -81,14 +85,14 @@ def _to_uint8(clip: Array) -> NDArray[np.uint8]:
     return np.clip(np.rint(clip * 255), 0, 255).astype(np.uint8)
 
 
-def _base_first(stack: Array, centre: tuple[float, float], spacing: float) -> Array:
-    """Order SAX slices base -> apex: the base slices hold far more blood than the apex."""
+def _base_first(stack: Array, centre: tuple[float, float], spacing: float) -> bool:
+    """Whether the SAX stack runs base -> apex: the base slices hold far more blood."""
     r, c = int(centre[0]), int(centre[1])
     half = int(40 / spacing)
     region = stack[:, 0, max(r - half, 0) : r + half, max(c - half, 0) : c + half]
     bright = (region > 0.5).reshape(len(stack), -1).sum(axis=1)
     third = max(len(stack) // 3, 1)
-    return stack if bright[:third].sum() >= bright[-third:].sum() else stack[::-1]
+    return bool(bright[:third].sum() >= bright[-third:].sum())
 
 
 def patient_point(
@@ -111,12 +115,25 @@ def project(
     return float(d @ col_dir / inst.pixel_spacing[0]), float(d @ row_dir / inst.pixel_spacing[1])
 
 
+def lge_slices(group: SeriesGroup, towards_base: NDArray[np.float64] | None) -> list[int]:
+    """Basal, mid and apical slice of an LGE stack (a scar may spare the mid slice);
+    the middle slice three times for a single plane or a stack whose base is unknown,
+    so that every study's LGE clip has one shape."""
+    n = len(group.slices)
+    if n < 3 or towards_base is None:
+        return [n // 2] * 3
+    depth = [float(np.dot(s[0].position, towards_base)) for s in group.slices]
+    ordered = sorted(range(n), key=lambda k: -depth[k])  # base first
+    return [ordered[min(round(f * (n - 1)), n - 1)] for f in (0.2, 0.5, 0.8)]
+
+
 def make_clips(
     series: dict[str, tuple[SeriesGroup, Array]], config: ClipConfig
 ) -> dict[str, NDArray[np.uint8]]:
     """Clips keyed by encoder view (sax_basal, sax_mid, sax_apical, 2ch, 3ch, 4ch, lge)."""
     clips: dict[str, NDArray[np.uint8]] = {}
     heart: NDArray[np.float64] | None = None
+    towards_base: NDArray[np.float64] | None = None  # unit vector along the LV long axis
     if "sax" in series:
         group, pixels = series["sax"]
         stack = _scale(pixels, config)
@@ -124,8 +141,12 @@ def make_clips(
         centre = motion_centre(stack, spacing[0])
         mid = len(stack) // 2
         heart = patient_point(group, mid, centre)
-        ordered = _base_first(stack, centre, spacing[0])
+        base_first = _base_first(stack, centre, spacing[0])
+        ordered = stack if base_first else stack[::-1]
         n = len(ordered)
+        axis = patient_point(group, 0, centre) - patient_point(group, n - 1, centre)
+        if np.linalg.norm(axis) > 0:  # a stack of one slice has no axis
+            towards_base = axis / np.linalg.norm(axis) * (1 if base_first else -1)
         for name, fraction in (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.8)):
             k = min(round(fraction * (n - 1)), n - 1)
             frames = crop(ordered[k], centre, spacing, config.sax_crop_mm, config.size)
@@ -143,13 +164,15 @@ def make_clips(
     if lge is not None:
         group, pixels = lge
         stack = _scale(pixels, config)
-        k = len(stack) // 2
-        centre = (stack.shape[2] / 2, stack.shape[3] / 2)
-        if heart is not None:
-            projected = project(group, k, heart)
-            if 0 <= projected[0] < stack.shape[2] and 0 <= projected[1] < stack.shape[3]:
-                centre = projected
         crop_mm = config.sax_crop_mm if "lge_sax" in series else config.lax_crop_mm
-        frames = crop(stack[k, :1], centre, group.first.pixel_spacing, crop_mm, config.size)
-        clips["lge"] = _to_uint8(frames)
+        spacing = group.first.pixel_spacing
+        slices = []
+        for k in lge_slices(group, towards_base):
+            centre = (stack.shape[2] / 2, stack.shape[3] / 2)
+            if heart is not None:
+                projected = project(group, k, heart)
+                if 0 <= projected[0] < stack.shape[2] and 0 <= projected[1] < stack.shape[3]:
+                    centre = projected
+            slices.append(crop(stack[k, :1], centre, spacing, crop_mm, config.size))
+        clips["lge"] = _to_uint8(np.concatenate(slices))
     return clips

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cmrclip.clipfile import save_clips
-from indexer.clips import ClipConfig, make_clips
+from indexer.clips import CLIPS_VERSION, ClipConfig, make_clips
 from indexer.errors import IngestFailure
 from indexer.headers import Instance
 from indexer.series import SeriesGroup, group_series, load_pixels
@@ -26,8 +26,9 @@ class StudyTask:
 
     @property
     def fingerprint(self) -> str:
-        """Changes when any file of the study (or the clip settings) changes."""
-        h = hashlib.sha256(repr(asdict(self.config)).encode())
+        """Changes when any file of the study, the clip settings or the way clips are
+        made changes."""
+        h = hashlib.sha256(repr((CLIPS_VERSION, asdict(self.config))).encode())
         for inst in sorted(self.instances, key=lambda i: i.source.key):
             h.update(f"{inst.source.key}\0{inst.source.size}\0{inst.source.mtime_ns}\n".encode())
         return h.hexdigest()

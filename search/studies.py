@@ -34,7 +34,7 @@ class StudyNotFound(CmrSearchError):
 @dataclass(frozen=True)
 class Cine:
     view: str
-    frames: NDArray[np.uint8]  # (T, H, W); one frame for LGE
+    frames: NDArray[np.uint8]  # (T, H, W); one frame for LGE, its slices side by side
     frame_ms: float
     series_description: str | None
 
@@ -119,6 +119,11 @@ def study_detail(session: Session, study_uid: str) -> StudyDetail:
     )
 
 
+def _distinct(frames: NDArray[np.uint8]) -> list[NDArray[np.uint8]]:
+    """Frames, each repeat of the one before left out (a single LGE plane comes thrice)."""
+    return [f for k, f in enumerate(frames) if k == 0 or not np.array_equal(f, frames[k - 1])]
+
+
 def load_cines(home: Path, detail: StudyDetail) -> list[Cine]:
     """The study's cines in display order (SAX base to apex, long axis, LGE)."""
     if detail.clip_file is None:
@@ -137,5 +142,7 @@ def load_cines(home: Path, detail: StudyDetail) -> list[Cine]:
         if frames is None:
             continue
         frames = frames if frames.ndim == 3 else frames[None]
+        if view == "lge":  # its slices, base to apex, side by side in one still
+            frames = np.concatenate(_distinct(frames), axis=1)[None]
         out.append(Cine(view, frames, cycle_ms / max(len(frames), 1), description))
     return out

@@ -16,7 +16,7 @@ def studies(n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [
         {
-            v: rng.integers(0, 256, (1 if v == "lge" else 16, 64, 64), dtype=np.uint8)
+            v: rng.integers(0, 256, (3 if v == "lge" else 16, 64, 64), dtype=np.uint8)
             for v in CLIP_VIEWS
         }
         for _ in range(n)
@@ -31,6 +31,17 @@ def test_retime_starts_at_another_phase_and_keeps_the_networks_phases() -> None:
     assert out[1, :, 0, 0].tolist() == np.roll(np.arange(16), 4)[::2].tolist()
     coarse = _retime(x, torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0]), frames=8)
     assert coarse[0, :, 0, 0].tolist() == [0, 0, 4, 4, 8, 8, 12, 12]
+
+
+def test_lge_slices_keep_their_base_to_apex_order() -> None:
+    batch = studies(20)
+    for study in batch:  # slices of rising brightness: basal, mid, apical
+        study["lge"] = np.stack([np.full((64, 64), 40 + 80 * k, np.uint8) for k in range(3)])
+    clips, mask = collate(batch, torch.device("cpu"))
+    rngs = [np.random.default_rng(i) for i in range(20)]
+    out, _ = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8)
+    means = out["lge"].mean(dim=(2, 3))
+    assert out["lge"].shape[1] == 3 and bool((means.diff(dim=1) > 0).all())
 
 
 def test_jitter_matches_an_affine_resampling_and_is_identity_without_motion() -> None:
@@ -65,7 +76,7 @@ def test_views_are_dropped_but_never_all_and_absent_views_stay_absent() -> None:
     assert kept.sum() < mask.sum() * 0.3  # and most views did drop at 0.9
     for name, clip in out.items():
         assert clip.dtype == torch.float32 and clip.min() >= 0.0 and clip.max() <= 1.0
-        assert clip.shape[1] == (1 if name == "lge" else 8)
+        assert clip.shape[1] == (3 if name == "lge" else 8)  # LGE: its slices
 
 
 def test_a_studys_augmentation_does_not_depend_on_its_batch() -> None:

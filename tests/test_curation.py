@@ -451,6 +451,9 @@ def test_cines_come_in_display_order(studies: SearchEngine, labels: list[dict[st
             assert cine.frame_ms * len(cine.frames) == pytest.approx(cycle_ms)
             assert cine.series_description == description
             assert (len(cine.frames) == 1) == (cine.view == "lge")
+            if cine.view == "lge":  # a SAX stack's basal, mid and apical slice side by side
+                slices = 3 if "lge_sax" in row["views"] else 1
+                assert cine.frames.shape[2] == cine.frames.shape[1] * slices
 
 
 def test_unknown_studies_are_not_found(studies: SearchEngine) -> None:

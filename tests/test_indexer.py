@@ -20,6 +20,9 @@ from catalog.db import make_engine, session_factory
 from catalog.models import Clip, IngestError, Patient, Report, Series, Study
 from cmrclip.clipfile import load_clips
 from cmrsearch.cli import main
+from indexer.clips import lge_slices
+from indexer.headers import Frame
+from indexer.series import SeriesGroup
 from phantom.archive import SERIES_NUMBER, generate
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dicom"
@@ -102,7 +105,7 @@ def test_views_clips_reports_and_privacy(
             arrays = load_clips(cmr_env / study.clips[0].path)
             for clip in study.clips:
                 assert list(arrays[clip.view].shape) == clip.shape
-                frames = 1 if clip.view == "lge" else 16
+                frames = 3 if clip.view == "lge" else 16  # LGE: basal, mid, apical slice
                 assert clip.shape == [frames, 64, 64]
                 assert arrays[clip.view].dtype == np.uint8 and arrays[clip.view].std() > 5
             assert study.report is not None and study.report.impression_found
@@ -213,3 +216,17 @@ def test_killed_runs_resume_to_the_same_catalog(
     engine.dispose()
     on_disk = {str(p) for p in (cmr_env / "clips").rglob("*") if p.is_file()}
     assert on_disk == referenced  # no orphan or temporary clip file left
+
+
+def test_lge_slices_run_base_to_apex_whatever_the_stored_order() -> None:
+    towards_base = np.array([0.0, 0.0, 1.0])
+
+    def stack(heights: list[float]) -> SeriesGroup:
+        slices = [[Frame("f", 0, (0.0, 0.0, h), None, k)] for k, h in enumerate(heights)]
+        return SeriesGroup("1.2", [], towards_base, slices, False)
+
+    apex_first = stack([0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0])
+    assert lge_slices(apex_first, towards_base) == [8, 5, 2]  # highest (basal) first
+    assert lge_slices(apex_first, -towards_base) == [2, 5, 8]
+    assert lge_slices(apex_first, None) == [5] * 3  # no cine stack: which end is the base?
+    assert lge_slices(stack([0.0, 10.0]), towards_base) == [1] * 3  # too few for three

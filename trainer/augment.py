@@ -2,11 +2,12 @@
 
 Per study: intensity (gamma and gain), a small zoom-and-shift jitter shared by its
 views, and view dropout (a study missing views, as real studies do; at least one
-present view always stays). Per view: a shift of the starting cardiac phase and,
-sometimes, a coarser temporal stride. Each study draws from its own generator, so a
-study's augmentation does not depend on the batch it lands in or on how a batch is
-sharded over processes. Done on the batch (one ``grid_sample``), not per study in
-numpy: that was as slow as the network's forward and backward pass on a CPU.
+present view always stays). Per cine view (LGE frames are slices, not phases): a
+shift of the starting cardiac phase and, sometimes, a coarser temporal stride. Each
+study draws from its own generator, so a study's augmentation does not depend on the
+batch it lands in or on how a batch is sharded over processes. Done on the batch (one
+``grid_sample``), not per study in numpy: that was as slow as the network's forward
+and backward pass on a CPU.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def augment_batch(
         if name not in clips:
             continue
         x = clips[name]
-        if x.shape[1] > 1:
+        if x.shape[1] > 1 and name != "lge":
             x = _retime(x, phase[:, v], stride[:, v], frames)
         x = x.float() / 255.0
         x = (gain[:, None, None, None] * x ** gamma[:, None, None, None]).clamp(0.0, 1.0)

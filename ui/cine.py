@@ -14,8 +14,10 @@ MIN_FRAME_MS = 20  # browsers slow down GIF frames shorter than 20 ms
 
 
 def _image(frame: NDArray[np.uint8], size: int) -> Image.Image:
+    """``size`` pixels high; as wide as the frame's shape says (LGE slices side by side)."""
+    height, width = frame.shape
     return Image.fromarray(np.ascontiguousarray(frame), mode="L").resize(
-        (size, size), Image.Resampling.BICUBIC
+        (round(size * width / height), size), Image.Resampling.BICUBIC
     )
 
 
