@@ -159,7 +159,7 @@ def _section(
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
     "figure{display:inline-block;margin:0 8px 8px 0;text-align:center}"
-    "img{width:192px;height:192px;image-rendering:auto;background:#000}"
+    "img{height:192px;width:auto;image-rendering:auto;background:#000}"  # LGE: 3 slices wide
     "section{border-top:1px solid #ccc;padding-top:1em}.facts{color:#555}"
     ".note{background:#f6f6e8;padding:.5em;white-space:pre-wrap}"
 )
