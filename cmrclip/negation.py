@@ -22,8 +22,10 @@ _SCOPE_BREAK = re.compile(r"[,:;(]|\b(?:with|and|but)\b", re.IGNORECASE)
 def affirmed(statement: str) -> str | None:
     """The statement with its first negation cue removed; None when it negates nothing."""
     cue = _NEGATION.search(statement)
-    if cue is None:
-        return None
+    return None if cue is None else _without(statement, cue)
+
+
+def _without(statement: str, cue: re.Match[str]) -> str:
     return capitalised(statement[: cue.start()] + statement[cue.end() :])
 
 
@@ -34,8 +36,9 @@ def split_negation(texts: list[str]) -> tuple[list[str], list[bool]]:
     contents, negated = [], []
     for text in texts:
         cue = _NEGATION.search(text)
-        whole = cue is not None and not _SCOPE_BREAK.search(text[: cue.start()])
-        content = affirmed(text) if whole else None
+        content = None
+        if cue is not None and not _SCOPE_BREAK.search(text[: cue.start()]):
+            content = _without(text, cue)  # the cue negates the whole text
         if content and content.strip(" ."):
             contents.append(content)
             negated.append(True)

@@ -4,7 +4,6 @@ the UI started on the embedded defaults. Each step reuses what a previous run le
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -17,19 +16,21 @@ from cmrsearch.settings import Settings
 Main = Callable[[list[str]], int]
 
 
-def _epochs_done(model: Path) -> int:
-    """Epochs the training log records; 0 without one (or with a torn last line)."""
-    log = model / "train_log.jsonl"
+def _epochs_done(checkpoint: Path) -> int:
+    """The epoch a checkpoint holds (its config is written last); 0 without one."""
+    from cmrclip.checkpoint import read_config
+    from cmrclip.errors import ModelError
+
     try:
-        return int(json.loads(log.read_text().splitlines()[-1])["epoch"])
-    except (OSError, IndexError, ValueError, KeyError):
+        return int(read_config(checkpoint).get("epoch", 0))
+    except ModelError:
         return 0
 
 
 def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
     home = settings.ensure_home()
     archive, model = home / "demo" / "archive", home / "demo" / "model"
-    checkpoint = model / "last"  # complete once the log reaches the last epoch
+    checkpoint = model / "last"
     started = time.perf_counter()
     steps: list[tuple[str, list[str] | None]] = [
         ("catalog schema", ["db", "upgrade"]),
@@ -49,7 +50,7 @@ def run_demo(args: argparse.Namespace, settings: Settings, main: Main) -> int:
         (
             f"train the demo model ({args.epochs} epochs, seed {args.seed})",
             None
-            if _epochs_done(model) >= args.epochs
+            if _epochs_done(checkpoint) >= args.epochs
             else ["train", "--out", str(model), "--epochs", str(args.epochs),
                   "--seed", str(args.seed)],
         ),
