@@ -74,6 +74,8 @@ def _window(theta: Float, centre_deg: float, half_width_deg: float) -> Float:
 # An axis-aligned ellipsoid in the heart frame: ((s, u, v) centre, (u, v, s) semi-axes);
 # each number a float or one value per phase, shape (phases, 1).
 Shape = tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]]
+# A vessel as a capped tube: (start, direction, radius, length), in (s, u, v) mm.
+Vessel = tuple[tuple[float, float, float], tuple[float, float, float], float, float]
 
 
 def _basis(s: Float, u: Float, v: Float) -> Float:
@@ -329,6 +331,8 @@ class HeartModel:
         wall = self.radius * bulge + max(self.t_septal, self.t_lateral) + 0.5 * w
         apex = self.length + self.t_apex * cycle.thick + 0.5 * w
         keep |= ((s >= 0) & (s <= apex) & (r < wall))[0]
+        for vessel in self.vessels():  # vessel walls are 1.5 mm
+            keep |= (self._vessel_distance(s, u, v, *vessel) < 1.5 + 0.5 * w + 0.5)[0]
         if self.aneurysm_radius > 0:
             centre = self.length - 0.35 * self.aneurysm_radius
             reach = 1.07 * self.aneurysm_radius + 2.0 + 0.5 * w
@@ -410,6 +414,8 @@ class HeartModel:
             largest = (semi[0] * 1.12, semi[1] * 1.12, semi[2] * 1.12)
             smallest = (semi[0] * 0.88, semi[1] * 0.88, semi[2] * 0.88)
             inside |= _near_ellipsoid(s, u, v, centre, largest, smallest, margin + 2.0, shift)
+        for vessel in self.vessels():
+            inside |= self._vessel_distance(s, u, v, *vessel) < margin
         return inside
 
     # ---- whole heart ----------------------------------------------------------------
@@ -466,21 +472,7 @@ class HeartModel:
         la_cav, ra_cav = _ramp(-d_la, w), _ramp(-d_ra, w)
         atria_all = np.maximum(_ramp(2.0 - d_la, w), _ramp(2.0 - d_ra, w))
 
-        # Aortic root from the anteroseptal LV base, up and to the right; pulmonary trunk.
-        # The root lies in the three-chamber plane (see geometry.long_axis_directions).
-        cos_o, sin_o = math.cos(LVOT_ANGLE), math.sin(LVOT_ANGLE)
-        ao_start = (0.0, 0.54 * self.radius * cos_o, 0.54 * self.radius * sin_o)
-        ao_dir = (-0.8, 0.38 * cos_o, 0.38 * sin_o)
-        ao_d = self._vessel_distance(s, u, v, ao_start, ao_dir, self.root_diameter / 2, 75.0)
-        pa_d = self._vessel_distance(
-            s,
-            u,
-            v,
-            (-2.0, self.rv_offset + 0.2 * self.rv_semi[0], 0.9 * self.rv_semi[1]),
-            (-0.75, -0.45, -0.15),
-            13.0,
-            60.0,
-        )
+        ao_d, pa_d = (self._vessel_distance(s, u, v, *vessel) for vessel in self.vessels())
         great_vessels = np.maximum(_ramp(-ao_d, w), _ramp(-pa_d, w))
         vessels_all = np.maximum(_ramp(1.5 - ao_d, w), _ramp(1.5 - pa_d, w))
 
@@ -523,6 +515,7 @@ class HeartModel:
         self._paint(sig, valve, table["valve"])
         np.maximum(region, lv_all, out=region)
         np.maximum(region, rv_all, out=region)
+        np.maximum(region, vessels_all, out=region)  # the root reaches beyond the heart
         return sig, region
 
     # ---- helpers --------------------------------------------------------------------
@@ -532,6 +525,25 @@ class HeartModel:
         step = np.subtract(value, sig, dtype=F)
         step *= membership
         sig += step
+
+    def vessels(self) -> tuple[Vessel, Vessel]:
+        """The aortic root, from the anteroseptal LV base up and to the right in the
+        three-chamber plane (see geometry.long_axis_directions), and the pulmonary
+        trunk: (start, direction, radius, length) in (s, u, v) mm."""
+        cos_o, sin_o = math.cos(LVOT_ANGLE), math.sin(LVOT_ANGLE)
+        aorta: Vessel = (
+            (0.0, 0.54 * self.radius * cos_o, 0.54 * self.radius * sin_o),
+            (-0.8, 0.38 * cos_o, 0.38 * sin_o),
+            self.root_diameter / 2,
+            75.0,
+        )
+        trunk: Vessel = (
+            (-2.0, self.rv_offset + 0.2 * self.rv_semi[0], 0.9 * self.rv_semi[1]),
+            (-0.75, -0.45, -0.15),
+            13.0,
+            60.0,
+        )
+        return aorta, trunk
 
     @staticmethod
     def _vessel_distance(

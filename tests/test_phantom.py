@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from cmrsearch.vocabulary import FINDINGS
 from phantom.archive import PhantomError, generate, plan_archive
 from phantom.geometry import heart_frame
 from phantom.heart import build_heart
-from phantom.render import long_axis_plane, sample_acquisition, sax_planes
+from phantom.render import Renderer, long_axis_plane, sample_acquisition, sax_planes
 from phantom.thorax import sample_thorax
 
 SAX, LGE_SAX = "SE05", "SE10"  # the phantom's series numbers for the SAX cine and LGE stacks
@@ -424,3 +425,32 @@ def test_heart_support_covers_every_pixel_the_heart_touches() -> None:
             out = ~heart.support(s, u, v, taus, plane.spacing[1])
             _, region = heart.evaluate(s[out], u[out], v[out], taus, "cine", plane.spacing[1])
             assert region.size == 0 or float(region.max()) == 0.0
+
+
+def test_a_dilated_aortic_root_shows_as_a_wider_root_on_three_chamber_cine() -> None:
+    """The root leaves the heart; it must be drawn beyond the heart's outline too, or a
+    report's "aortic root 45 mm" has nothing in the images to match (it once was not)."""
+    plan = plan_archive(1, 3, "internal", "large")[0]
+
+    def blood_area(root_mm: float) -> float:
+        """mm² of blood-bright pixels on a noiseless end-diastolic 3CH frame."""
+        rng = np.random.default_rng(plan.seed)
+        case = replace(
+            plan.case, measurements=replace(plan.case.measurements, aortic_root_mm=root_mm)
+        )
+        heart = build_heart(case, rng)
+        frame = heart_frame(rng)
+        thorax = sample_thorax(rng, case.sex, case.measurements.bsa)
+        acq = replace(
+            sample_acquisition(rng, case.measurements.heart_rate, "large"),
+            noise=0.0, artifact="none", breath_hold_mm=0.0,
+        )  # fmt: skip
+        plane = long_axis_plane(frame, heart, acq, "3ch")
+        image = Renderer(frame, heart, thorax, acq).render(
+            plane, np.zeros(1, np.float32), "cine", np.random.default_rng(0)
+        )[0]
+        blood = 0.6 * float(np.percentile(image, 99.5))
+        return float((image > blood).sum()) * plane.spacing[0] * plane.spacing[1]
+
+    # 15 mm wider over the 40-75 mm of root the plane shows: at least 15 x 30 mm² more.
+    assert blood_area(45.0) - blood_area(30.0) >= 15 * 30
