@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from cmrclip.model import collate
 from cmrsearch.vocabulary import CLIP_VIEWS
-from trainer.augment import _jitter, _retime, augment_batch
+from trainer.augment import _retime, _shift, augment_batch
 
 
 def studies(n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
@@ -44,23 +44,33 @@ def test_lge_slices_keep_their_base_to_apex_order() -> None:
     assert out["lge"].shape[1] == 3 and bool((means.diff(dim=1) > 0).all())
 
 
-def test_jitter_matches_an_affine_resampling_and_is_identity_without_motion() -> None:
+def test_shift_matches_an_affine_resampling_and_is_identity_without_motion() -> None:
     rng = np.random.default_rng(1)
     x = torch.from_numpy(ndimage.gaussian_filter(rng.random((1, 2, 64, 64)), 2).astype(np.float32))
-    same = _jitter(x, torch.tensor([1.0]), torch.tensor([[0.0, 0.0]]))
-    torch.testing.assert_close(same, x, atol=1e-5, rtol=0)
-    zoom, shift = 1.08, np.array([2.0, -1.5])
-    moved = _jitter(x, torch.tensor([zoom]), torch.from_numpy(shift[None].astype(np.float32)))
-    centre = 31.5
-    expected = ndimage.affine_transform(
-        x[0, 0].numpy(),
-        np.diag([1 / zoom, 1 / zoom]),
-        offset=centre - centre / zoom + shift,
-        order=1,
-        mode="nearest",
-    )
+    torch.testing.assert_close(_shift(x, torch.tensor([[0.0, 0.0]])), x, atol=1e-5, rtol=0)
+    shift = np.array([2.0, -1.5])
+    moved = _shift(x, torch.from_numpy(shift[None].astype(np.float32)))
+    expected = ndimage.shift(x[0, 0].numpy(), -shift, order=1, mode="nearest")
     inner = (slice(4, -4), slice(4, -4))  # edges: "border" and "nearest" differ by a half pixel
     np.testing.assert_allclose(moved[0, 0].numpy()[inner], expected[inner], atol=1e-4)
+
+
+def test_augmentation_keeps_sizes_in_mm() -> None:
+    """Size findings are thresholds in mm on fixed-size crops: no augmentation may
+    rescale what a clip shows (a zoom of up to 10% once did: up to 21% of the area;
+    a sub-pixel shift under gamma moves the half-height edge by a fraction of a pixel)."""
+    rows, cols = np.mgrid[:64, :64]
+    disc = ((rows - 32) ** 2 + (cols - 30) ** 2 < 12**2).astype(np.uint8) * 200 + 20
+    batch = [{v: np.repeat(disc[None], 3 if v == "lge" else 16, 0) for v in CLIP_VIEWS}] * 30
+    clips, mask = collate(batch, torch.device("cpu"))
+    rngs = [np.random.default_rng([3, i]) for i in range(30)]
+    out, kept = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8, view_dropout=0.0)
+    assert bool(kept.all())
+    for view in CLIP_VIEWS:
+        x = out[view].numpy()
+        low, high = x.min(axis=(2, 3), keepdims=True), x.max(axis=(2, 3), keepdims=True)
+        area = (x > (low + high) / 2).sum(axis=(2, 3))  # gain and gamma keep the order
+        np.testing.assert_allclose(area, (disc > 100).sum() * np.ones_like(area), rtol=0.06)
 
 
 def test_views_are_dropped_but_never_all_and_absent_views_stay_absent() -> None:
