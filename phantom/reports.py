@@ -206,6 +206,7 @@ _INTERNAL = _Style(
         "find.rwma": (
             "{rwma_kind} {segments} segments ({artery} territory).",
             "Regional {rwma_noun} of the {segments} wall ({artery}).",
+            "Regional wall motion abnormality: {rwma_kind} {segments} segments ({artery}).",
         ),
         "find.aneurysm": ("Thin-walled dyskinetic apical aneurysm.", "Apical LV aneurysm."),
         "find.thrombus": (
@@ -282,6 +283,8 @@ _INTERNAL = _Style(
         "imp.rwma": (
             "{rwma_kind} {segments} segments ({artery} territory)",
             "regional {rwma_noun} in the {artery} territory ({segments} walls)",
+            "regional wall motion abnormality in the {artery} territory ({rwma_kind} "
+            "{segments} segments)",
         ),
         "imp.rwma_viable": (
             "{rwma_kind} {segments} segments ({artery} territory) without LGE, consistent "
@@ -297,6 +300,8 @@ _INTERNAL = _Style(
             "{transmurality} LGE in the {lge_artery} territory ({lge_segments}), consistent "
             "with previous infarction",
             "{transmurality} infarct scar, {lge_artery} territory ({lge_segments} segments)",
+            "previous {lge_artery} territory myocardial infarction ({transmurality} LGE, "
+            "{lge_segments} segments)",
         ),
         "imp.apical_aneurysm": ("apical LV aneurysm", "thin-walled apical aneurysm"),
         "imp.aneurysm_thrombus": (
@@ -558,6 +563,8 @@ _EXTERNAL = _Style(
         "find.rwma": (
             "There is {rwma_noun} of the {segments} segments, corresponding to the {artery} "
             "territory.",
+            "There is a regional wall motion abnormality, with {rwma_noun} of the {segments} "
+            "segments ({artery} territory).",
         ),
         "find.aneurysm": ("The apex is thinned and aneurysmal.",),
         "find.thrombus": ("A thrombus is seen in the left ventricular cavity.",),
@@ -636,6 +643,8 @@ _EXTERNAL = _Style(
         "imp.lge_ischemic": (
             "{transmurality} scar in the {lge_artery} territory ({lge_segments} segments), in "
             "keeping with an old infarct",
+            "{transmurality} scar in keeping with an old myocardial infarction in the "
+            "{lge_artery} territory ({lge_segments} segments)",
         ),
         "imp.apical_aneurysm": ("aneurysm of the left ventricular apex", "thinned aneurysmal apex"),
         "imp.aneurysm_thrombus": (

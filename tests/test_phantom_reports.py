@@ -224,6 +224,18 @@ def test_normal_studies_are_reported_in_several_ways() -> None:
         assert len(wordings) >= 2, wordings
 
 
+def test_each_style_also_affirms_the_words_a_reader_searches_for() -> None:
+    """ "Regional wall motion abnormality" and "myocardial infarction" are what readers
+    type; if reports only ever negated them, a model would learn them as normal."""
+    rng = np.random.default_rng(3)
+    for style in STYLES:
+        reports = [write_report(sample_case(rng, "icm"), style, rng) for _ in range(40)]
+        assert any(
+            _found("regional wall motion abnormality", _affirmed(r.text)) for r in reports
+        ), style
+        assert any(_found("myocardial infarction", _affirmed(r.impression)) for r in reports), style
+
+
 def test_prior_study_is_compared_by_date() -> None:
     rng = np.random.default_rng(11)
     date = datetime.date(2021, 3, 4)
