@@ -225,8 +225,8 @@ def test_normal_studies_are_reported_in_several_ways() -> None:
 
 
 def test_each_style_also_affirms_the_words_a_reader_searches_for() -> None:
-    """ "Regional wall motion abnormality" and "myocardial infarction" are what readers
-    type; if reports only ever negated them, a model would learn them as normal."""
+    """Readers type "regional wall motion abnormality" and "myocardial infarction"; if
+    reports only ever negated them, a model would learn them as normal."""
     rng = np.random.default_rng(3)
     for style in STYLES:
         reports = [write_report(sample_case(rng, "icm"), style, rng) for _ in range(40)]
