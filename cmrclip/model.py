@@ -64,12 +64,12 @@ class CMRCLIP(nn.Module):
             out_s.append(study.float().cpu().numpy())
             out_v.append(views.float().cpu().numpy())
             out_m.append(mask.cpu().numpy())
-        dim = self.config.embed_dim
+        dim, slots = self.config.embed_dim, len(self.config.video.views)
         if not out_s:
             return (
                 np.zeros((0, dim), np.float32),
-                np.zeros((0, len(CLIP_VIEWS), dim), np.float32),
-                np.zeros((0, len(CLIP_VIEWS)), bool),
+                np.zeros((0, slots, dim), np.float32),
+                np.zeros((0, slots), bool),
             )
         return np.concatenate(out_s), np.concatenate(out_v), np.concatenate(out_m)
 

@@ -48,13 +48,15 @@ GRADED_FINDINGS: Final[frozenset[str]] = frozenset(
 
 # Cine views as the indexer names them; LGE may be short or long axis.
 VIEWS: Final[tuple[str, ...]] = ("sax", "2ch", "3ch", "4ch", "lge_sax", "lge_lax", "other")
-# The encoder's clip slots (SAX split into three levels).
+# The encoder's clip slots (SAX split into three levels; the 3CH also cropped at the
+# valve plane, "lvot", for the aortic root).
 CLIP_VIEWS: Final[tuple[str, ...]] = (
     "sax_basal",
     "sax_mid",
     "sax_apical",
     "2ch",
     "3ch",
+    "lvot",
     "4ch",
     "lge",
 )

@@ -5,7 +5,10 @@ percentiles, a square crop of fixed physical size centred on the heart (the
 temporal-variance map of a cine: the beating heart is what moves), resampled over
 one cardiac cycle. The SAX stack gives three clips (basal, mid, apical); LGE gives
 one frame per slice, basal, mid and apical where the cine stack tells which end is
-the base (the slices stand where the phases of a cine would).
+the base (the slices stand where the phases of a cine would). The 3CH series gives a
+second clip, "lvot": a tighter crop centred 20 mm beyond where the basal SAX slice
+(planned at the mitral valve plane) crosses it, so that the aortic root, which leaves
+the LV there, is not an edge of a whole-heart view but the middle of one.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from indexer.series import SeriesGroup
 
 Array = NDArray[np.float32]
 # Raised whenever the clips a study gives change: the next index run re-clips every
-# study. 2: LGE as basal, mid and apical slices (1: the mid slice alone).
-CLIPS_VERSION = 2
+# study. 3: the LVOT clip. 2: LGE as basal, mid and apical slices (1: the mid slice alone).
+CLIPS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class ClipConfig:
     size: int = 64
     sax_crop_mm: float = 150.0
     lax_crop_mm: float = 200.0
+    lvot_crop_mm: float = 120.0
+    lvot_beyond_valve_mm: float = 20.0
     low_percentile: float = 1.0
     high_percentile: float = 99.5
 
@@ -130,9 +135,11 @@ def lge_slices(group: SeriesGroup, towards_base: NDArray[np.float64] | None) -> 
 def make_clips(
     series: dict[str, tuple[SeriesGroup, Array]], config: ClipConfig
 ) -> dict[str, NDArray[np.uint8]]:
-    """Clips keyed by encoder view (sax_basal, sax_mid, sax_apical, 2ch, 3ch, 4ch, lge)."""
+    """Clips keyed by encoder view (sax_basal, sax_mid, sax_apical, 2ch, 3ch, lvot, 4ch,
+    lge); lvot only where a SAX stack says where the valve plane is."""
     clips: dict[str, NDArray[np.uint8]] = {}
     heart: NDArray[np.float64] | None = None
+    root: NDArray[np.float64] | None = None  # the LVOT clip's centre
     towards_base: NDArray[np.float64] | None = None  # unit vector along the LV long axis
     if "sax" in series:
         group, pixels = series["sax"]
@@ -147,6 +154,8 @@ def make_clips(
         axis = patient_point(group, 0, centre) - patient_point(group, n - 1, centre)
         if np.linalg.norm(axis) > 0:  # a stack of one slice has no axis
             towards_base = axis / np.linalg.norm(axis) * (1 if base_first else -1)
+            basal = patient_point(group, 0 if base_first else n - 1, centre)
+            root = basal + config.lvot_beyond_valve_mm * towards_base
         for name, fraction in (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.8)):
             k = min(round(fraction * (n - 1)), n - 1)
             frames = crop(ordered[k], centre, spacing, config.sax_crop_mm, config.size)
@@ -160,6 +169,11 @@ def make_clips(
         centre = motion_centre(stack, spacing[0])
         frames = crop(stack[0], centre, spacing, config.lax_crop_mm, config.size)
         clips[view] = _to_uint8(resample_cycle(frames, config.frames))
+        if view == "3ch" and root is not None:
+            at = project(group, 0, root)
+            if 0 <= at[0] < stack.shape[2] and 0 <= at[1] < stack.shape[3]:
+                frames = crop(stack[0], at, spacing, config.lvot_crop_mm, config.size)
+                clips["lvot"] = _to_uint8(resample_cycle(frames, config.frames))
     lge = series.get("lge_sax") or series.get("lge_lax")
     if lge is not None:
         group, pixels = lge

@@ -113,6 +113,7 @@ def map_study(task: StudyTask) -> StudyResult:
         "sax_basal": "sax",
         "sax_mid": "sax",
         "sax_apical": "sax",
+        "lvot": "3ch",
         "lge": "lge_sax" if "lge_sax" in chosen else "lge_lax",
     }
     return StudyResult(

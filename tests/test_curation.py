@@ -394,7 +394,7 @@ def labels(archive: Path) -> list[dict[str, Any]]:
 
 
 def expected_clip_views(views: list[str]) -> list[str]:
-    sources = {"sax_basal": "sax", "sax_mid": "sax", "sax_apical": "sax"}
+    sources = {"sax_basal": "sax", "sax_mid": "sax", "sax_apical": "sax", "lvot": "3ch"}
     out = [v for v in CLIP_VIEWS if v != "lge" and sources.get(v, v) in views]
     return out + (["lge"] if {"lge_sax", "lge_lax"} & set(views) else [])
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from cmrsearch.cli import main
 from indexer.clips import lge_slices
 from indexer.headers import Frame
 from indexer.series import SeriesGroup
-from phantom.archive import SERIES_NUMBER, generate
+from phantom.archive import SERIES_NUMBER, StudyPlan, generate, plan_archive, render_study
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dicom"
 EXPECTED_VIEW = {
@@ -99,6 +100,8 @@ def test_views_clips_reports_and_privacy(
             expected = {"sax_basal", "sax_mid", "sax_apical"} | (
                 {v for v in row["views"] if v in ("2ch", "3ch", "4ch")}
             )
+            if "3ch" in row["views"]:
+                expected.add("lvot")  # the 3CH again, at the valve plane
             if "lge_sax" in row["views"] or "lge_lax" in row["views"]:
                 expected.add("lge")
             assert clip_views == expected
@@ -230,3 +233,43 @@ def test_lge_slices_run_base_to_apex_whatever_the_stored_order() -> None:
     assert lge_slices(apex_first, -towards_base) == [2, 5, 8]
     assert lge_slices(apex_first, None) == [5] * 3  # no cine stack: which end is the base?
     assert lge_slices(stack([0.0, 10.0]), towards_base) == [1] * 3  # too few for three
+
+
+def test_the_lvot_clip_holds_the_aortic_root_in_its_middle(
+    cmr_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One study rendered twice, the root 30 then 50 mm wide and all else equal: the
+    pixels that change are the root's. On the whole-heart 3CH it lies at the edge; the
+    LVOT clip, centred just beyond where the basal SAX slice crosses the 3CH, must hold
+    it nearer its middle and over more pixels (finer mm per pixel)."""
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+
+    def rendered(plan: StudyPlan, mm: float) -> Path:
+        case = replace(plan.case, measurements=replace(plan.case.measurements, aortic_root_mm=mm))
+        render_study(replace(plan, case=case), tmp_path / "partial", tmp_path / f"{mm:.0f}")
+        return tmp_path / f"{mm:.0f}" / plan.key
+
+    three_ch = f"SE{SERIES_NUMBER['3ch']:02d}"
+    plan = next(p for p in plan_archive(8, 5, "internal") if (rendered(p, 30) / three_ch).is_dir())
+    clips = {}
+    for mm in (30.0, 50.0):
+        index(str(rendered(plan, mm)), capsys=capsys)
+        engine = make_engine(os.environ["CMRSEARCH_DATABASE_URL"])
+        with session_factory(engine)() as s:
+            path = s.scalars(select(Clip.path)).first()
+        engine.dispose()
+        assert path is not None
+        clips[mm] = load_clips(cmr_env / path)
+
+    def changed(view: str) -> tuple[int, float]:
+        """(pixels the wider root changes, their mean distance from the middle / width)."""
+        diff = np.abs(clips[50.0][view].astype(float) - clips[30.0][view]).mean(axis=0)
+        rows, cols = np.nonzero(diff > 25)
+        size = diff.shape[0]
+        return len(rows), float(np.hypot(rows - size / 2, cols - size / 2).mean() / size)
+
+    lvot_pixels, lvot_off = changed("lvot")
+    whole_pixels, whole_off = changed("3ch")
+    assert lvot_pixels >= 3 * whole_pixels > 0  # 392 against 61 when written
+    assert lvot_off <= 0.75 * whole_off  # 0.28 against 0.42 of the clip's width

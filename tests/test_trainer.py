@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import index_phantom
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from catalog.db import make_engine, session_factory
 from catalog.models import ModelVersion
 from cmrclip.checkpoint import load_checkpoint, read_config, version_id
 from cmrsearch.cli import main
+from cmrsearch.vocabulary import FINDINGS
 from phantom.archive import generate
 from trainer.data import impression_groups, read_train_studies
 
@@ -89,6 +91,12 @@ def test_train_resume_register_and_evaluate(
     assert cohorts["internal"] == 14 - int(first["train_studies"])  # type: ignore[call-overload]
     for name in ("model", "untrained", "image_statistic"):
         assert "external" in report[name]["mean_auc"]  # type: ignore[index]
+    # Six held-out studies: a finding with n of them scores at best min(n, 6) / 6.
+    held = [json.loads(x) for x in (archives["held"] / "labels.jsonl").read_text().splitlines()]
+    counts = [sum(r["findings"][f] for r in held) for f in FINDINGS]
+    best = np.mean([min(n, 6) / 6 for n in counts if n])
+    precision = report["model"]["finding_precision_at_10"]["external"]  # type: ignore[index]
+    assert precision["ceiling"] == pytest.approx(best) and precision["mean"] <= best + 1e-9
     assert (report_dir / "evaluation.md").read_text().startswith("Training studies")
     assert (report_dir / "roc_external.png").stat().st_size > 1000
     assert (report_dir / "few_shot.png").stat().st_size > 1000

@@ -193,7 +193,14 @@ def _precision(
             for f in FINDINGS
             if truth[f][idx].any()
         }
-        out[name] = {"mean": float(np.mean(list(per.values()))), "per_finding": per}
+        # A finding with fewer than 10 cases in the cohort cannot fill a top 10: the
+        # best any ranking can score, so that a short cohort is not read as a weak model.
+        ceiling = [min(10, int(truth[f][idx].sum())) / min(10, len(idx)) for f in per]
+        out[name] = {
+            "mean": float(np.mean(list(per.values()))),
+            "ceiling": float(np.mean(ceiling)),
+            "per_finding": per,
+        }
     return out
 
 
@@ -359,6 +366,10 @@ def markdown(report: dict[str, Any]) -> str:
             )
             + " |"
         )
+    ceilings = [report["model"]["finding_precision_at_10"][c]["ceiling"] for c in cohorts]
+    lines.append(
+        "| finding query P@10, best attainable | " + " | ".join(f"{v:.2f}" for v in ceilings) + " |"
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -53,6 +53,7 @@ VIEW_LABELS = {
     "sax_apical": "SAX apical",
     "2ch": "2-chamber",
     "3ch": "3-chamber",
+    "lvot": "3-chamber, valve plane",
     "4ch": "4-chamber",
     "lge": "LGE",
 }
@@ -64,6 +65,7 @@ SHORT_LABELS = {
     "sax_apical": "SAX a",
     "2ch": "2CH",
     "3ch": "3CH",
+    "lvot": "LVOT",
     "4ch": "4CH",
     "lge": "LGE",
 }
