@@ -15,10 +15,6 @@ class VideoConfig:
     size: int = 32  # network input width (clips are average-pooled down to it)
     views: tuple[str, ...] = CLIP_VIEWS
     heads: int = 4  # attention pooling across views
-    # Learned queries of that pooling, their outputs summed: one query spreads its
-    # attention over all views, so a finding that one view alone shows (the aortic
-    # root, on the LVOT clip) is diluted; several can each dwell on a view.
-    pool_queries: int = 1
     dropout: float = 0.1
 
 

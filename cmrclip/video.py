@@ -67,7 +67,7 @@ class VideoEncoder(nn.Module):
         width = self.backbone.out_dim
         self.view_embedding = nn.Parameter(torch.zeros(len(config.views), width))
         nn.init.normal_(self.view_embedding, std=0.02)
-        self.query = nn.Parameter(torch.zeros(1, config.pool_queries, width))
+        self.query = nn.Parameter(torch.zeros(1, 1, width))
         nn.init.normal_(self.query, std=0.02)
         self.pool = nn.MultiheadAttention(
             width, config.heads, dropout=config.dropout, batch_first=True
@@ -92,4 +92,4 @@ class VideoEncoder(nn.Module):
         tokens = self.norm(self.view_tokens(clips, mask))
         query = self.query.expand(mask.shape[0], -1, -1)
         pooled, _ = self.pool(query, tokens, tokens, key_padding_mask=~mask, need_weights=False)
-        return self.project(pooled.sum(dim=1)), self.project(tokens)
+        return self.project(pooled.squeeze(1)), self.project(tokens)
