@@ -120,6 +120,11 @@ def project(
     return float(d @ col_dir / inst.pixel_spacing[0]), float(d @ row_dir / inst.pixel_spacing[1])
 
 
+def _inside(rc: tuple[float, float], stack: Array) -> bool:
+    """Whether (row, col) falls on the images of a (slices, phases, rows, cols) stack."""
+    return 0 <= rc[0] < stack.shape[2] and 0 <= rc[1] < stack.shape[3]
+
+
 def lge_slices(group: SeriesGroup, towards_base: NDArray[np.float64] | None) -> list[int]:
     """Basal, mid and apical slice of an LGE stack (a scar may spare the mid slice);
     the middle slice three times for a single plane or a stack whose base is unknown,
@@ -151,10 +156,10 @@ def make_clips(
         base_first = _base_first(stack, centre, spacing[0])
         ordered = stack if base_first else stack[::-1]
         n = len(ordered)
-        axis = patient_point(group, 0, centre) - patient_point(group, n - 1, centre)
-        if np.linalg.norm(axis) > 0:  # a stack of one slice has no axis
-            towards_base = axis / np.linalg.norm(axis) * (1 if base_first else -1)
-            basal = patient_point(group, 0 if base_first else n - 1, centre)
+        first, last = patient_point(group, 0, centre), patient_point(group, n - 1, centre)
+        if np.linalg.norm(first - last) > 0:  # a stack of one slice has no axis
+            basal, apical = (first, last) if base_first else (last, first)
+            towards_base = (basal - apical) / np.linalg.norm(basal - apical)
             root = basal + config.lvot_beyond_valve_mm * towards_base
         for name, fraction in (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.8)):
             k = min(round(fraction * (n - 1)), n - 1)
@@ -171,7 +176,7 @@ def make_clips(
         clips[view] = _to_uint8(resample_cycle(frames, config.frames))
         if view == "3ch" and root is not None:
             at = project(group, 0, root)
-            if 0 <= at[0] < stack.shape[2] and 0 <= at[1] < stack.shape[3]:
+            if _inside(at, stack):
                 frames = crop(stack[0], at, spacing, config.lvot_crop_mm, config.size)
                 clips["lvot"] = _to_uint8(resample_cycle(frames, config.frames))
     lge = series.get("lge_sax") or series.get("lge_lax")
@@ -185,7 +190,7 @@ def make_clips(
             centre = (stack.shape[2] / 2, stack.shape[3] / 2)
             if heart is not None:
                 projected = project(group, k, heart)
-                if 0 <= projected[0] < stack.shape[2] and 0 <= projected[1] < stack.shape[3]:
+                if _inside(projected, stack):
                     centre = projected
             slices.append(crop(stack[k, :1], centre, spacing, crop_mm, config.size))
         clips["lge"] = _to_uint8(np.concatenate(slices))

@@ -236,7 +236,7 @@ def test_lge_slices_run_base_to_apex_whatever_the_stored_order() -> None:
 
 
 def test_the_lvot_clip_holds_the_aortic_root_in_its_middle(
-    cmr_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cmr_env: Path, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One study rendered twice, the root 30 then 50 mm wide and all else equal: the
     pixels that change are the root's. On the whole-heart 3CH it lies at the edge; the
@@ -253,9 +253,9 @@ def test_the_lvot_clip_holds_the_aortic_root_in_its_middle(
     three_ch = f"SE{SERIES_NUMBER['3ch']:02d}"
     plan = next(p for p in plan_archive(8, 5, "internal") if (rendered(p, 30) / three_ch).is_dir())
     clips = {}
-    for mm in (30.0, 50.0):
-        index(str(rendered(plan, mm)), capsys=capsys)
-        engine = make_engine(os.environ["CMRSEARCH_DATABASE_URL"])
+    for mm, study in ((30.0, tmp_path / "30" / plan.key), (50.0, rendered(plan, 50))):
+        index(str(study), capsys=capsys)
+        engine = make_engine(database_url)
         with session_factory(engine)() as s:
             path = s.scalars(select(Clip.path)).first()
         engine.dispose()
