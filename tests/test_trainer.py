@@ -185,10 +185,10 @@ def test_near_identical_impressions_share_a_group() -> None:
 def test_fine_tuned_text_layers_learn_at_a_small_rate() -> None:
     from cmrclip.config import CONFIGS
     from cmrclip.model import CMRCLIP
-    from trainer.loop import PRETRAINED_LR_SCALE, _param_groups
+    from trainer.loop import PRETRAINED_LR_SCALE, TrainConfig, _param_groups, model_config
 
-    tiny = _param_groups(CMRCLIP(CONFIGS["tiny"]), 0.05)
-    assert [g["lr_scale"] for g in tiny] == [1.0, 1.0]  # frozen text: nothing pretrained
+    frozen = _param_groups(CMRCLIP(model_config(TrainConfig(text_layers=0))), 0.05)
+    assert [g["lr_scale"] for g in frozen] == [1.0, 1.0]  # frozen text: nothing pretrained
     small = CMRCLIP(CONFIGS["small"])
     groups = _param_groups(small, 0.05)
     transformer = {id(p) for n, p in small.named_parameters() if n.startswith("text.transformer.")}
@@ -206,7 +206,37 @@ def test_run_overrides_change_the_config_the_checkpoint_carries() -> None:
     from trainer.loop import TrainConfig, model_config
 
     assert model_config(TrainConfig()) == CONFIGS["tiny"]
-    changed = model_config(TrainConfig(text_layers=2, video_size=64))
-    assert changed.text.trainable_layers == 2 and changed.video.size == 64
+    changed = model_config(TrainConfig(text_layers=0, video_size=64))
+    assert changed.text.trainable_layers == 0 and changed.video.size == 64
     assert changed.video.channels == CONFIGS["tiny"].video.channels
-    assert CONFIGS["tiny"].text.trainable_layers == 0  # the named config is untouched
+    assert CONFIGS["tiny"].text.trainable_layers == 2  # the named config is untouched
+
+
+def test_a_text_bank_recalls_the_texts_a_step_leaves_out_of_the_fine_tuned_layers() -> None:
+    """With fine-tuned layers, a step passes `fresh` of its texts through them; the rest
+    come back as their last pass left them: exact before any update, stale after one."""
+    import torch
+
+    from cmrclip.model import CMRCLIP
+    from trainer.loop import TextBank, TrainConfig, model_config
+
+    torch.manual_seed(0)
+    model = CMRCLIP(model_config(TrainConfig(text_layers=1))).eval()
+    texts = ["Dilated LV.", "Normal RV size.", "No LGE.", "Mildly dilated aortic root, 42 mm."]
+    ids = [3, 0, 2, 1]
+    with torch.no_grad():
+        bank = TextBank.build(model, texts)
+        before = model.text_embeddings(texts)
+    first = bank.embed(model, ids, fresh=2, seed=[0])
+    torch.testing.assert_close(first, before[ids], atol=1e-5, rtol=0)
+    first.sum().backward()
+    layer = model.text.transformer.encoder.layer[-1]
+    assert layer.output.dense.weight.grad is not None  # the passed texts train the layer
+    with torch.no_grad():
+        for param in layer.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+        after = model.text_embeddings(texts)
+        second = bank.embed(model, ids, fresh=2, seed=[1])
+    fresh = [torch.allclose(second[k], after[i], atol=1e-5) for k, i in enumerate(ids)]
+    stale = [torch.allclose(second[k], before[i], atol=1e-5) for k, i in enumerate(ids)]
+    assert sum(fresh) == 2 and [not s for s in stale] == fresh
