@@ -46,12 +46,12 @@ def main() -> None:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
     clips, mask = collate(studies, device)
-    features, negated = model.text.split_features(texts)
     groups = torch.arange(args.batch, device=device) % 7
     times = []
     for _ in range(args.steps + 1):
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+            features, negated = model.text.split_features(texts)  # fine-tuned layers train
             video, _ = model.video_embeddings(clips, mask)
             loss = ClipLoss()(
                 video.float(),

@@ -55,8 +55,8 @@ class ModelConfig:
 
 # Named sizes: a CPU default and larger ones for GPUs.
 CONFIGS: dict[str, ModelConfig] = {
-    # Two MiniLM layers fine-tuned even on a CPU: a frozen tower reads "Normal aortic
-    # root dimension." and "Mildly dilated aortic root." alike (README).
+    # Two MiniLM layers fine-tuned even on a CPU: +0.02 mean zero-shot AUC over a
+    # frozen tower, on two splits (README).
     "tiny": ModelConfig(text=TextConfig(trainable_layers=2)),
     "small": ModelConfig(
         name="small",
