@@ -267,6 +267,7 @@ def train(
     texts = [p.impression for p in train_pairs]
     groups = torch.from_numpy(impression_groups(texts))
     statements = statement_table([report_statements(p.impression, p.report) for p in train_pairs])
+    state = _resume(out, model, optimizer, scaler)  # before the banks: they hold features
     with torch.no_grad():  # the frozen part of the text tower runs once per text
         impression_bank = TextBank.build(model, texts)
         statement_bank = TextBank.build(
@@ -274,7 +275,6 @@ def train(
         )
     steps_per_epoch = max(1, len(train_pairs) // config.batch_size)
     total = steps_per_epoch * config.epochs
-    state = _resume(out, model, optimizer, scaler)
     ddp_video = model.video
     if world > 1:
         ddp_video = torch.nn.parallel.DistributedDataParallel(  # type: ignore[assignment]
@@ -301,7 +301,7 @@ def train(
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 video, _ = ddp_video(clips, mask)
                 video = torch.nn.functional.normalize(video.float(), dim=-1)
-                seed = [config.seed, state.epoch, s]  # every process draws the same texts
+                seed = [config.seed, state.epoch, s]  # the same draw in every process
                 text = impression_bank.embed(
                     model, [int(i) for i in mine], config.fresh_impressions, seed
                 )
