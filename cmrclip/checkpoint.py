@@ -56,7 +56,6 @@ def save_checkpoint(model: CMRCLIP, out: Path, extra: dict[str, Any] | None = No
     meta = {
         "format": FORMAT,
         "model": model.config.to_dict(),
-        "text_frozen": model.text.frozen,
         "text_referenced": len(state) < len(everything),  # frozen MiniLM weights not copied
         "text_weights_sha256": _text_hash(source),
         **(extra or {}),
@@ -96,7 +95,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> CMRCLIP:
     meta = read_config(path)
     config = ModelConfig.from_dict(meta["model"])
     source = _text_source(config)
-    # Checkpoints from before fine-tuned layers were copied alone referenced frozen towers.
+    # Checkpoints written before `text_referenced` referenced only frozen towers.
     referenced = bool(meta.get("text_referenced", meta.get("text_frozen")))
     if referenced and _text_hash(source) != meta.get("text_weights_sha256"):
         raise ModelError(

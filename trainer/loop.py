@@ -133,34 +133,31 @@ def _decay_first(group: tuple[tuple[bool, bool], list[Tensor]]) -> tuple[bool, b
 
 @dataclass
 class TextBank:
-    """Texts prepared once per run. A frozen text tower's features are final; a partly
-    fine-tuned tower keeps each text's token states below its trainable layers, so a
-    step runs only those layers (the lower ones never change).
+    """Texts prepared once per run, as their features before the projection. A frozen
+    text tower's features are final; a partly fine-tuned tower keeps each text's token
+    states below its trainable layers, so a step runs only those layers (the lower
+    ones never change).
 
     Of a step's texts, a random ``fresh`` many pass through those layers, with
-    gradients; the others take the features their last pass left in ``recent`` (a
-    memory bank, Wu et al., CVPR 2018). A batch of 32 studies holds some 375 distinct
-    statements, and passing them all through two layers took four times as long as
-    the video tower's step on a 2-core CPU (README).
+    gradients, and overwrite their rows; the others take the features their last pass
+    left (a memory bank, Wu et al., CVPR 2018). A batch of 32 studies holds some 375
+    distinct statements, and passing them all through two layers took four times as
+    long as the video tower's step on a 2-core CPU (README).
     """
 
     negated: Tensor  # per text: encoded as its affirmed form (`TextEncoder.split`)
-    features: Tensor | None = None
-    states: list[Tensor] | None = None
-    recent: Tensor | None = None  # per text: its features from the last pass
+    features: Tensor  # per text: final when frozen, else from its last pass
+    states: list[Tensor] | None = None  # per text: token states below the trained layers
 
     @classmethod
     def build(cls, model: CMRCLIP, texts: list[str], batch: int = 256) -> TextBank:
         contents, negated = model.text.split(texts)
         if not model.text.frozen:
             states = model.text.lower_states(contents)
-            recent = [
-                model.text.features_from_states(states[i : i + batch])
-                for i in range(0, len(states), batch)
-            ]
-            return cls(negated, states=states, recent=_cat(recent, model.text.width))
+            return cls(negated, model.text.features_from_states(states), states)
         parts = [model.text.features(contents[i : i + batch]) for i in range(0, len(texts), batch)]
-        return cls(negated, features=_cat(parts, model.text.width))
+        features = torch.cat(parts) if parts else torch.zeros(0, model.text.width)
+        return cls(negated, features)
 
     def embed(
         self,
@@ -171,24 +168,17 @@ class TextBank:
     ) -> Tensor:
         """Normalised shared-space embeddings of texts ``ids``; with ``fresh``, only that
         many (drawn with ``seed``) pass through the trainable layers, the rest recalled."""
-        if self.features is not None:
-            features = self.features[ids].to(model.device)
-        else:
-            assert self.states is not None and self.recent is not None
+        features = self.features[ids].to(model.device)
+        if self.states is not None:
             chosen = np.arange(len(ids))
             if fresh is not None and fresh < len(ids):
                 chosen = np.random.default_rng(seed).choice(len(ids), fresh, replace=False)
             new = model.text.features_from_states([self.states[ids[j]] for j in chosen])
-            rows = torch.tensor([ids[j] for j in chosen], device=self.recent.device)
-            self.recent[rows] = new.detach().to(self.recent.dtype)
-            features = self.recent[ids].to(model.device)
+            rows = torch.tensor([ids[j] for j in chosen], device=self.features.device)
+            self.features[rows] = new.detach().to(self.features.dtype)
             at = torch.from_numpy(chosen).to(model.device)
             features = features.index_copy(0, at, new.to(features.dtype))
         return model.text_embeddings(features=features, negated=self.negated[ids])
-
-
-def _cat(parts: list[Tensor], width: int) -> Tensor:
-    return torch.cat(parts) if parts else torch.zeros(0, width)
 
 
 def _statement_loss(
