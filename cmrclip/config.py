@@ -16,6 +16,9 @@ class VideoConfig:
     views: tuple[str, ...] = CLIP_VIEWS
     heads: int = 4  # attention pooling across views
     dropout: float = 0.1
+    # Each present view's token also reaches the study vector through a linear map of its
+    # own, beside the attention pooling: what one view alone shows is not averaged away.
+    view_residual: bool = True
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        video = dict(data["video"])
+        # Checkpoints written before the per-view paths have none.
+        video = {"view_residual": False, **data["video"]}
         video["channels"] = tuple(video["channels"])
         video["views"] = tuple(video["views"])
         return cls(

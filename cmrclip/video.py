@@ -74,6 +74,12 @@ class VideoEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(width)
         self.project = nn.Linear(width, embed_dim)
+        self.view_project = (
+            # Zero at the start: training begins from the pooled vector alone.
+            nn.Parameter(torch.zeros(len(config.views), width, embed_dim))
+            if config.view_residual
+            else None
+        )
 
     def view_tokens(self, clips: dict[str, Tensor], mask: Tensor) -> Tensor:
         """(B, V, C) tokens; rows of absent views stay zero and are masked later."""
@@ -92,4 +98,8 @@ class VideoEncoder(nn.Module):
         tokens = self.norm(self.view_tokens(clips, mask))
         query = self.query.expand(mask.shape[0], -1, -1)
         pooled, _ = self.pool(query, tokens, tokens, key_padding_mask=~mask, need_weights=False)
-        return self.project(pooled.squeeze(1)), self.project(tokens)
+        study = self.project(pooled.squeeze(1))
+        if self.view_project is not None:
+            present = tokens * mask.unsqueeze(-1)
+            study = study + torch.einsum("bvc,vcd->bd", present, self.view_project)
+        return study, self.project(tokens)

@@ -163,6 +163,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         statement_weight=TrainConfig.statement_weight
         if args.statement_weight is None
         else args.statement_weight,
+        measurement_weight=TrainConfig.measurement_weight
+        if args.measurement_weight is None
+        else args.measurement_weight,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -396,6 +399,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmrsearch", description="Semantic search for cardiac MRI archives."
@@ -486,6 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="share of the loss that aligns studies with single report statements "
         "(0 to 1; default 0.8)",
+    )
+    train.add_argument(
+        "--measurement-weight",
+        type=_non_negative,
+        metavar="W",
+        help="weight of regressing the sizes and fractions reports state from the study "
+        "vector (0 turns it off; default 1)",
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)

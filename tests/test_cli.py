@@ -142,3 +142,21 @@ def test_unknown_subcommands_are_refused(capsys: pytest.CaptureFixture[str]) -> 
         main(["dance", "--port", "8501"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--statement-weight", "1.5", "not a number from 0 to 1"),
+        ("--measurement-weight", "-1", "not a number of 0 or more"),
+        ("--measurement-weight", "nan", "not a number of 0 or more"),
+    ],
+)
+def test_loss_weights_out_of_range_are_refused(
+    option: str, value: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--out", str(tmp_path / "model"), option, value])
+    assert exc.value.code == 2
+    assert f"'{value}' is {says}" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()

@@ -251,3 +251,34 @@ def test_a_negation_head_projects_what_is_ruled_out_on_its_own() -> None:
     old = CMRCLIP(ModelConfig.from_dict(before)).text
     assert old.project_negated is None and old.split(["No LGE."])[0] == ["No LGE."]
     assert not old.split(["No LGE."])[1].any()
+
+
+def test_each_present_view_reaches_the_study_vector_through_its_own_map() -> None:
+    torch.manual_seed(0)
+    model = CMRCLIP(CONFIGS["tiny"]).eval()
+    video = model.video
+    assert video.view_project is not None
+    assert not video.view_project.any()  # training starts from the pooled vector alone
+    with torch.no_grad():
+        video.view_project.normal_(std=0.05)
+    rng = np.random.default_rng(3)
+    full = study(rng)
+    sax_only = {k: v for k, v in full.items() if k.startswith("sax")}
+    clips, mask = collate([full, sax_only], model.device)
+    with torch.no_grad():
+        got, _ = video(clips, mask)
+        tokens = video.norm(video.view_tokens(clips, mask))
+        query = video.query.expand(2, -1, -1)
+        pooled, _ = video.pool(query, tokens, tokens, key_padding_mask=~mask, need_weights=False)
+        maps = video.view_project
+        own = sum(tokens[:, v] @ maps[v] * mask[:, v, None] for v in range(mask.shape[1]))
+        torch.testing.assert_close(got, video.project(pooled[:, 0]) + own)
+    # With the maps in use, a missing view still adds nothing: masked, not zero-filled.
+    alone, _, _ = model.encode_video([sax_only])
+    together, _, _ = model.encode_video([full, sax_only])
+    assert np.allclose(alone[0], together[1], atol=1e-5)
+    assert not np.allclose(together[0], together[1], atol=1e-2)
+    # A checkpoint from before the maps has none, and loads as it was trained.
+    before = CONFIGS["tiny"].to_dict()
+    del before["video"]["view_residual"]
+    assert CMRCLIP(ModelConfig.from_dict(before)).video.view_project is None

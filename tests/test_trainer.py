@@ -10,16 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import index_phantom
 from sqlalchemy import select
 
 from catalog.db import make_engine, session_factory
 from catalog.models import ModelVersion
 from cmrclip.checkpoint import load_checkpoint, read_config, version_id
+from cmrclip.config import ModelConfig
+from cmrclip.model import CMRCLIP
 from cmrsearch.cli import main
 from cmrsearch.vocabulary import FINDINGS
 from phantom.archive import generate
 from trainer.data import impression_groups, read_train_studies
+from trainer.loop import STATE_FILE, _param_groups, _resume
+from trainer.measurements import MEASUREMENTS
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +59,16 @@ def test_train_resume_register_and_evaluate(
     }
     assert len(read_train_studies(last)) == first["train_studies"]
     load_checkpoint(last)  # rebuilt from the directory alone
+    # The measurement head trains beside the model, outside its checkpoint; resume restores it.
+    saved = torch.load(out / STATE_FILE, weights_only=True)["measurement_head"]
+    stated = saved["weight"].shape[0]  # every measurement but a rare effusion's
+    assert stated >= len(MEASUREMENTS) - 1 and saved["weight"].shape[1] == 256
+    model = CMRCLIP(ModelConfig.from_dict(read_config(last)["model"]))
+    head = torch.nn.Linear(256, stated)
+    optimizer = torch.optim.AdamW(_param_groups(model, 0.05))
+    optimizer.add_param_group({"params": list(head.parameters()), "weight_decay": 0.0})
+    _resume(out, model, optimizer, torch.amp.GradScaler("cuda", enabled=False), head)
+    torch.testing.assert_close(head.state_dict(), saved)
 
     # Resume: a longer run continues from epoch 2 instead of starting over.
     resumed = run(capsys, "train", "--out", str(out), "--epochs", "3", "--batch-size", "6")
@@ -61,6 +76,13 @@ def test_train_resume_register_and_evaluate(
     # The model is the last epoch's: the resumed run registers it, epoch 3 in its config.
     assert resumed["model_version"] == version_id(last) != first["model_version"]
     assert read_config(last)["epoch"] == 3
+    # Other options cannot continue it: one line says so, and the run is left as it was.
+    kept = version_id(last)
+    argv = ["train", "--out", str(out), "--epochs", "4", "--measurement-weight", "0"]
+    assert main([*argv, "--batch-size", "6"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the weights' progress
+    assert error.startswith("cmrsearch: error:") and "holds a training run with other" in error
+    assert version_id(last) == kept and read_config(last)["epoch"] == 3
     epochs = [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
 

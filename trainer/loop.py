@@ -31,8 +31,10 @@ from cmrclip.config import CONFIGS, ModelConfig
 from cmrclip.loss import ClipLoss, multi_positive_loss
 from cmrclip.metrics import retrieval_metrics
 from cmrclip.model import CMRCLIP, collate
+from cmrsearch.errors import CmrSearchError
 from trainer.augment import augment_batch
 from trainer.data import Pair, impression_groups, split_by_patient, write_train_studies
+from trainer.measurements import Targets
 from trainer.statements import Statements, report_statements, statement_table
 
 STATE_FILE = "train_state.pt"
@@ -59,6 +61,12 @@ class TrainConfig:
     # With fine-tuned text layers: texts per step that pass through them (`TextBank`).
     fresh_impressions: int = 8
     fresh_statements: int = 64
+    # Added to the loss: the report's measurements regressed from the study vector.
+    measurement_weight: float = 1.0
+
+
+class ResumeError(CmrSearchError):
+    """The output directory holds a training run this one cannot continue."""
 
 
 @dataclass
@@ -209,6 +217,17 @@ def _statement_loss(
     )
 
 
+def _measurement_loss(
+    head: torch.nn.Linear, video: Tensor, targets: Targets, batch: np.ndarray[Any, Any]
+) -> Tensor:
+    """Huber loss of the measurements the batch's reports state, from the study vectors."""
+    wanted = torch.from_numpy(targets.values[batch]).to(video.device)
+    known = ~torch.isnan(wanted)
+    if not bool(known.any()):
+        return video.sum() * 0.0
+    return torch.nn.functional.smooth_l1_loss(head(video)[known], wanted[known])
+
+
 def _average_gradients(params: list[Tensor], world: int) -> None:
     """Gradients of what DistributedDataParallel does not wrap (text tower, temperature).
 
@@ -257,7 +276,12 @@ def train(
     texts = [p.impression for p in train_pairs]
     groups = torch.from_numpy(impression_groups(texts))
     statements = statement_table([report_statements(p.impression, p.report) for p in train_pairs])
-    state = _resume(out, model, optimizer, scaler)  # before the banks: they hold features
+    targets = Targets.of([p.report for p in train_pairs])
+    head = None
+    if config.measurement_weight > 0 and targets.names:
+        head = torch.nn.Linear(model.config.embed_dim, len(targets.names)).to(device)
+        optimizer.add_param_group({"params": list(head.parameters()), "weight_decay": 0.0})
+    state = _resume(out, model, optimizer, scaler, head)  # before the banks: they hold features
     with torch.no_grad():  # the frozen part of the text tower runs once per text
         impression_bank = TextBank.build(model, texts)
         statement_bank = TextBank.build(
@@ -312,10 +336,14 @@ def train(
                         seed,
                     )
                     loss = (1 - weight) * loss + weight * said
+                if head is not None:
+                    measured = _measurement_loss(head, all_video, targets, gathered)
+                    loss = loss + config.measurement_weight * measured
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if world > 1:
-                _average_gradients([*model.text.parameters(), model.logit_scale], world)
+                shared: list[Tensor] = [*model.text.parameters(), model.logit_scale]
+                _average_gradients(shared + (list(head.parameters()) if head else []), world)
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(optimizer)
@@ -341,7 +369,7 @@ def train(
             meta = {"train": asdict(config), **record}
             save_checkpoint(model, out / "last", meta)
             write_train_studies(out / "last", train_pairs)
-            _save_state(out, state, optimizer, scaler)
+            _save_state(out, state, optimizer, scaler, head)
         if progress:
             progress(record)
     if log is not None:
@@ -369,7 +397,11 @@ def validate(model: CMRCLIP, pairs: list[Pair]) -> dict[str, float]:
 
 
 def _save_state(
-    out: Path, state: TrainState, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+    out: Path,
+    state: TrainState,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    head: torch.nn.Linear | None,
 ) -> None:
     tmp = out / f".{STATE_FILE}.tmp"
     torch.save(
@@ -377,6 +409,8 @@ def _save_state(
             "state": asdict(state),
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict(),
+            # Trained with the model, not part of it: search never reads measurements.
+            "measurement_head": head.state_dict() if head is not None else None,
         },
         tmp,
     )
@@ -384,7 +418,11 @@ def _save_state(
 
 
 def _resume(
-    out: Path, model: CMRCLIP, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+    out: Path,
+    model: CMRCLIP,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    head: torch.nn.Linear | None = None,
 ) -> TrainState:
     """Continue from ``out/last`` when a previous run left its state there."""
     from safetensors.torch import load_file
@@ -395,8 +433,17 @@ def _resume(
         return TrainState()
     saved = torch.load(path, map_location="cpu", weights_only=True)
     weights = load_file(str(out / "last" / "model.safetensors"))
-    model.load_state_dict(weights, strict=False)
-    optimizer.load_state_dict(saved["optimizer"])
+    try:
+        model.load_state_dict(weights, strict=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        if head is not None:
+            head.load_state_dict(saved.get("measurement_head") or {})
+    except (RuntimeError, ValueError) as exc:
+        raise ResumeError(
+            f"{out} holds a training run with other options (config, text layers, loss "
+            "weights); continue it with the options it was started with, or train into a "
+            "new --out"
+        ) from exc
     scaler.load_state_dict(saved["scaler"])
     known = {f.name for f in fields(TrainState)}  # a state saved with "best_val" resumes
     return TrainState(**{k: v for k, v in saved["state"].items() if k in known})
