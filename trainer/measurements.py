@@ -6,7 +6,7 @@ the model only on the few studies past the threshold, and a contrastive batch of
 holds two or three of them; as a number it trains on every study, the normal ones
 included. Regressing the stated sizes and fractions from the study vector makes the
 video tower measure what radiologists measure, and keeps it in the vector that
-queries are scored against (README: "Measurements as targets").
+queries are scored against (README: "Per-view maps and measurement targets").
 
 Each measurement is the first number with its unit after one of its words in a
 sentence; sentences that compare with an earlier study are skipped (their first
