@@ -23,7 +23,7 @@ from cmrsearch.cli import main
 from cmrsearch.vocabulary import FINDINGS
 from phantom.archive import generate
 from trainer.data import impression_groups, read_train_studies
-from trainer.loop import STATE_FILE, _param_groups, _resume
+from trainer.loop import STATE_FILE, TrainConfig, _resume, make_optimizer
 from trainer.measurements import MEASUREMENTS
 
 
@@ -65,8 +65,7 @@ def test_train_resume_register_and_evaluate(
     assert stated >= len(MEASUREMENTS) - 1 and saved["weight"].shape[1] == 256
     model = CMRCLIP(ModelConfig.from_dict(read_config(last)["model"]))
     head = torch.nn.Linear(256, stated)
-    optimizer = torch.optim.AdamW(_param_groups(model, 0.05))
-    optimizer.add_param_group({"params": list(head.parameters()), "weight_decay": 0.0})
+    optimizer = make_optimizer(model, TrainConfig(), head)
     _resume(out, model, optimizer, torch.amp.GradScaler("cuda", enabled=False), head)
     torch.testing.assert_close(head.state_dict(), saved)
 

@@ -134,6 +134,16 @@ def _param_groups(model: CMRCLIP, weight_decay: float) -> list[dict[str, Any]]:
     ]
 
 
+def make_optimizer(
+    model: CMRCLIP, config: TrainConfig, head: torch.nn.Linear | None
+) -> torch.optim.AdamW:
+    """AdamW over the model's groups, then the measurement head's (never decayed)."""
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    if head is not None:
+        optimizer.add_param_group({"params": list(head.parameters()), "weight_decay": 0.0})
+    return optimizer
+
+
 def _decay_first(group: tuple[tuple[bool, bool], list[Tensor]]) -> tuple[bool, bool]:
     (decay, pretrained), _ = group
     return (not decay, pretrained)
@@ -270,7 +280,6 @@ def train(
     train_pairs, val_pairs = split_by_patient(pairs, config.val_fraction, config.seed)
     model = CMRCLIP(model_config(config)).to(device)
     loss_fn = ClipLoss()
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     texts = [p.impression for p in train_pairs]
@@ -280,7 +289,7 @@ def train(
     head = None
     if config.measurement_weight > 0 and targets.names:
         head = torch.nn.Linear(model.config.embed_dim, len(targets.names)).to(device)
-        optimizer.add_param_group({"params": list(head.parameters()), "weight_decay": 0.0})
+    optimizer = make_optimizer(model, config, head)
     state = _resume(out, model, optimizer, scaler, head)  # before the banks: they hold features
     with torch.no_grad():  # the frozen part of the text tower runs once per text
         impression_bank = TextBank.build(model, texts)

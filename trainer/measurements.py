@@ -50,14 +50,14 @@ MEASUREMENTS: dict[str, Measurement] = {
 
 
 def measure(report: str) -> dict[str, float]:
-    """Every measurement the report states, from its findings section and impression."""
+    """Every measurement the report states: in its findings section, or anywhere in a
+    report without one."""
     found: dict[str, float] = {}
     for sentence in statements(findings_section(report) or report):
         if _COMPARISON.search(sentence):
             continue
         for name, m in MEASUREMENTS.items():
-            words = m.words.search(sentence)
-            if name in found or words is None:
+            if name in found or (words := m.words.search(sentence)) is None:
                 continue
             value = m.unit.search(sentence, words.start())
             if value is not None:
