@@ -46,14 +46,15 @@ class ViewBackbone(nn.Module):
         self.out_dim = config.channels[-1]
         self.frames, self.size = config.frames, config.size
 
-    def forward(self, clip: Tensor) -> Tensor:
+    def forward(self, clip: Tensor, size: int | None = None) -> Tensor:
+        size = size or self.size
         x = clip.float()
         if clip.dtype == torch.uint8:
             x = x / 255.0
         if x.shape[1] > self.frames:  # evenly spaced phases over the cycle
             x = x[:, :: x.shape[1] // self.frames][:, : self.frames]
-        if x.shape[-1] > self.size:  # the network's resolution, whatever the clip cache's
-            x = F.adaptive_avg_pool2d(x, self.size)
+        if x.shape[-1] > size:  # the network's resolution, whatever the clip cache's
+            x = F.adaptive_avg_pool2d(x, size)
         x = (x - 0.25) / 0.25  # rough centring of MR magnitudes after robust scaling
         x = self.blocks(x.unsqueeze(1))  # (B, 1, T, H, W) -> (B, C, T', H', W')
         return x.mean(dim=(2, 3, 4))
@@ -63,6 +64,7 @@ class VideoEncoder(nn.Module):
     def __init__(self, config: VideoConfig, embed_dim: int) -> None:
         super().__init__()
         self.views = config.views
+        self.sizes = [config.size_of(v) for v in config.views]
         self.backbone = ViewBackbone(config)
         width = self.backbone.out_dim
         self.view_embedding = nn.Parameter(torch.zeros(len(config.views), width))
@@ -89,7 +91,7 @@ class VideoEncoder(nn.Module):
             present = mask[:, v]
             if name not in clips or not bool(present.any()):
                 continue
-            feats = self.backbone(clips[name][present])
+            feats = self.backbone(clips[name][present], self.sizes[v])
             tokens[present, v] = feats + self.view_embedding[v]
         return tokens
 

@@ -23,8 +23,13 @@ from indexer.series import SeriesGroup
 
 Array = NDArray[np.float32]
 # Raised whenever the clips a study gives change: the next index run re-clips every
-# study. 3: the LVOT clip. 2: LGE as basal, mid and apical slices (1: the mid slice alone).
-CLIPS_VERSION = 3
+# study. 4: the apical slice at 0.9 of the stack. 3: the LVOT clip. 2: LGE as basal, mid
+# and apical slices (1: the mid slice alone).
+CLIPS_VERSION = 4
+# Where the basal, mid and apical clips sit along a SAX stack ordered base to apex. A
+# thrombus or an aneurysm fills the apical cap: at 0.8 the apical slice cut the
+# thrombus of 38 % of simulated cases, at 0.9 of all of them (the README has the count).
+SAX_LEVELS = (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.9))
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def lge_slices(group: SeriesGroup, towards_base: NDArray[np.float64] | None) -> 
         return [n // 2] * 3
     depth = [float(np.dot(s[0].position, towards_base)) for s in group.slices]
     ordered = sorted(range(n), key=lambda k: -depth[k])  # base first
-    return [ordered[min(round(f * (n - 1)), n - 1)] for f in (0.2, 0.5, 0.8)]
+    return [ordered[min(round(f * (n - 1)), n - 1)] for _, f in SAX_LEVELS]
 
 
 def make_clips(
@@ -161,7 +166,7 @@ def make_clips(
             basal, apical = (first, last) if base_first else (last, first)
             towards_base = (basal - apical) / np.linalg.norm(basal - apical)
             root = basal + config.lvot_beyond_valve_mm * towards_base
-        for name, fraction in (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.8)):
+        for name, fraction in SAX_LEVELS:
             k = min(round(fraction * (n - 1)), n - 1)
             frames = crop(ordered[k], centre, spacing, config.sax_crop_mm, config.size)
             clips[name] = _to_uint8(resample_cycle(frames, config.frames))

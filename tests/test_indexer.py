@@ -21,10 +21,14 @@ from catalog.db import make_engine, session_factory
 from catalog.models import Clip, IngestError, Patient, Report, Series, Study
 from cmrclip.clipfile import load_clips
 from cmrsearch.cli import main
-from indexer.clips import lge_slices
+from indexer.clips import SAX_LEVELS, lge_slices
 from indexer.headers import Frame
 from indexer.series import SeriesGroup
 from phantom.archive import SERIES_NUMBER, StudyPlan, generate, plan_archive, render_study
+from phantom.case import sample_case
+from phantom.geometry import heart_frame
+from phantom.heart import build_heart
+from phantom.render import sample_acquisition, sax_planes
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-dicom"
 EXPECTED_VIEW = {
@@ -229,10 +233,30 @@ def test_lge_slices_run_base_to_apex_whatever_the_stored_order() -> None:
         return SeriesGroup("1.2", [], towards_base, slices, False)
 
     apex_first = stack([0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0])
-    assert lge_slices(apex_first, towards_base) == [8, 5, 2]  # highest (basal) first
-    assert lge_slices(apex_first, -towards_base) == [2, 5, 8]
+    assert lge_slices(apex_first, towards_base) == [8, 5, 1]  # highest (basal) first
+    assert lge_slices(apex_first, -towards_base) == [2, 5, 9]
     assert lge_slices(apex_first, None) == [5] * 3  # no cine stack: which end is the base?
     assert lge_slices(stack([0.0, 10.0]), towards_base) == [1] * 3  # too few for three
+
+
+def test_the_apical_slice_cuts_an_apical_thrombus() -> None:
+    """The SAX (and LGE) slice the indexer takes as apical passes through the thrombus of
+    every simulated thrombus case: the model can only see what its clips hold."""
+    rng = np.random.default_rng(0)
+    fraction = dict(SAX_LEVELS)["sax_apical"]
+    cut, cases = 0, 0
+    while cases < 40:
+        case = sample_case(rng)
+        if not case.lv_thrombus:
+            continue
+        cases += 1
+        heart, frame = build_heart(case, rng), heart_frame(rng)
+        planes = sax_planes(frame, heart, sample_acquisition(rng, 70, "default"))
+        plane = planes[round(fraction * (len(planes) - 1))]  # the stack runs base to apex
+        depth = frame.to_local(plane.position[None])[0][0]  # mm below the mitral plane
+        slab = np.linspace(depth - plane.thickness / 2, depth + plane.thickness / 2, 9)
+        cut += bool((heart._thrombus(slab, np.zeros_like(slab), 1.0) > 0.5).any())
+    assert cut == cases  # 13 of 40 when the apical slice sat at 0.8 of the stack
 
 
 def test_the_lvot_clip_holds_the_aortic_root_in_its_middle(

@@ -282,3 +282,24 @@ def test_each_present_view_reaches_the_study_vector_through_its_own_map() -> Non
     before = CONFIGS["tiny"].to_dict()
     del before["video"]["view_residual"]
     assert CMRCLIP(ModelConfig.from_dict(before)).video.view_project is None
+
+
+def test_lge_is_read_at_a_width_of_its_own() -> None:
+    """A one-pixel checkerboard pools to flat grey at the cine views' 32 px; the LGE
+    view, read at 64 px, still tells it from flat grey. Old checkpoints read all at one."""
+    torch.manual_seed(0)
+    model = CMRCLIP(CONFIGS["tiny"]).eval()
+    board = (np.indices((64, 64)).sum(0) % 2 * 254).astype(np.uint8)  # 0 and 254: mean 127
+    flat = np.full((64, 64), 127, np.uint8)
+
+    def token(view: str, image: np.ndarray) -> torch.Tensor:
+        clip = np.repeat(image[None], 3 if view == "lge" else 16, axis=0)
+        clips, mask = collate([{view: clip}], model.device)
+        with torch.no_grad():
+            return model.video.view_tokens(clips, mask)[0, CLIP_VIEWS.index(view)]
+
+    assert not torch.allclose(token("lge", board), token("lge", flat), atol=1e-3)
+    torch.testing.assert_close(token("sax_mid", board), token("sax_mid", flat))
+    before = CONFIGS["tiny"].to_dict()
+    del before["video"]["view_sizes"]
+    assert ModelConfig.from_dict(before).video.size_of("lge") == 32
