@@ -19,10 +19,9 @@ class VideoConfig:
     # Each present view's token also reaches the study vector through a linear map of its
     # own, beside the attention pooling: what one view alone shows is not averaged away.
     view_residual: bool = True
-    # Views read at a width of their own, (view, width): LGE's scar pattern (subendocardial
-    # or mid-wall, in a wall 2 px thick at 32 px) needs the detail, and its three slices at
-    # 64 px cost about what a cine view's eight phases do at 32.
-    view_sizes: tuple[tuple[str, int], ...] = (("lge", 64),)
+    # Views read at a width of their own, (view, width), e.g. (("lge", 64),). LGE at 64 px
+    # moved no finding beyond what a split does (README), so no named config uses it yet.
+    view_sizes: tuple[tuple[str, int], ...] = ()
 
     def size_of(self, view: str) -> int:
         return dict(self.view_sizes).get(view, self.size)

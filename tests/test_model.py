@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -181,8 +182,6 @@ def test_cached_lower_text_states_give_the_same_features(chunk: int) -> None:
     """A trainer runs only the fine-tuned layers per step, from token states of the
     frozen ones computed once; the features must be those of the whole tower, in the
     callers' order whatever the length-sorted chunks."""
-    from dataclasses import replace
-
     config = replace(CONFIGS["tiny"], text=replace(CONFIGS["tiny"].text, trainable_layers=2))
     text = CMRCLIP(config).text.eval()
     texts = [
@@ -284,11 +283,14 @@ def test_each_present_view_reaches_the_study_vector_through_its_own_map() -> Non
     assert CMRCLIP(ModelConfig.from_dict(before)).video.view_project is None
 
 
-def test_lge_is_read_at_a_width_of_its_own() -> None:
-    """A one-pixel checkerboard pools to flat grey at the cine views' 32 px; the LGE
-    view, read at 64 px, still tells it from flat grey. Old checkpoints read all at one."""
+def test_a_view_is_read_at_a_width_of_its_own() -> None:
+    """A one-pixel checkerboard pools to flat grey at the cine views' 32 px; LGE, read at
+    64 px, still tells it from flat grey. Old checkpoints read every view at one width."""
     torch.manual_seed(0)
-    model = CMRCLIP(CONFIGS["tiny"]).eval()
+    tiny = CONFIGS["tiny"]
+    config = replace(tiny, video=replace(tiny.video, view_sizes=(("lge", 64),)))
+    config = ModelConfig.from_dict(json.loads(json.dumps(config.to_dict())))  # as stored
+    model = CMRCLIP(config).eval()
     board = (np.indices((64, 64)).sum(0) % 2 * 254).astype(np.uint8)  # 0 and 254: mean 127
     flat = np.full((64, 64), 127, np.uint8)
 
@@ -300,6 +302,6 @@ def test_lge_is_read_at_a_width_of_its_own() -> None:
 
     assert not torch.allclose(token("lge", board), token("lge", flat), atol=1e-3)
     torch.testing.assert_close(token("sax_mid", board), token("sax_mid", flat))
-    before = CONFIGS["tiny"].to_dict()
+    before = config.to_dict()
     del before["video"]["view_sizes"]
     assert ModelConfig.from_dict(before).video.size_of("lge") == 32
