@@ -32,6 +32,11 @@ CLIPS_VERSION = 4
 SAX_LEVELS = (("sax_basal", 0.2), ("sax_mid", 0.5), ("sax_apical", 0.9))
 
 
+def level_index(fraction: float, n: int) -> int:
+    """The slice at ``fraction`` of a stack of ``n`` ordered base to apex."""
+    return min(round(fraction * (n - 1)), n - 1)
+
+
 @dataclass(frozen=True)
 class ClipConfig:
     frames: int = 16
@@ -139,7 +144,7 @@ def lge_slices(group: SeriesGroup, towards_base: NDArray[np.float64] | None) -> 
         return [n // 2] * 3
     depth = [float(np.dot(s[0].position, towards_base)) for s in group.slices]
     ordered = sorted(range(n), key=lambda k: -depth[k])  # base first
-    return [ordered[min(round(f * (n - 1)), n - 1)] for _, f in SAX_LEVELS]
+    return [ordered[level_index(f, n)] for _, f in SAX_LEVELS]
 
 
 def make_clips(
@@ -167,7 +172,7 @@ def make_clips(
             towards_base = (basal - apical) / np.linalg.norm(basal - apical)
             root = basal + config.lvot_beyond_valve_mm * towards_base
         for name, fraction in SAX_LEVELS:
-            k = min(round(fraction * (n - 1)), n - 1)
+            k = level_index(fraction, n)
             frames = crop(ordered[k], centre, spacing, config.sax_crop_mm, config.size)
             clips[name] = _to_uint8(resample_cycle(frames, config.frames))
     for view in ("2ch", "3ch", "4ch"):

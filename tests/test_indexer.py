@@ -21,7 +21,7 @@ from catalog.db import make_engine, session_factory
 from catalog.models import Clip, IngestError, Patient, Report, Series, Study
 from cmrclip.clipfile import load_clips
 from cmrsearch.cli import main
-from indexer.clips import SAX_LEVELS, lge_slices
+from indexer.clips import SAX_LEVELS, level_index, lge_slices
 from indexer.headers import Frame
 from indexer.series import SeriesGroup
 from phantom.archive import SERIES_NUMBER, StudyPlan, generate, plan_archive, render_study
@@ -252,7 +252,7 @@ def test_the_apical_slice_cuts_an_apical_thrombus() -> None:
         cases += 1
         heart, frame = build_heart(case, rng), heart_frame(rng)
         planes = sax_planes(frame, heart, sample_acquisition(rng, 70, "default"))
-        plane = planes[round(fraction * (len(planes) - 1))]  # the stack runs base to apex
+        plane = planes[level_index(fraction, len(planes))]  # the stack runs base to apex
         depth = frame.to_local(plane.position[None])[0][0]  # mm below the mitral plane
         slab = np.linspace(depth - plane.thickness / 2, depth + plane.thickness / 2, 9)
         cut += bool((heart._thrombus(slab, np.zeros_like(slab), 1.0) > 0.5).any())
