@@ -247,6 +247,22 @@ def precision_at_k(scores: ArrayLike, labels: ArrayLike, k: int = 10) -> float:
     return hits / k
 
 
+def linear_probe(
+    features: ArrayLike, labels: ArrayLike, l2: float = 1.0
+) -> tuple[FloatArray, float]:
+    """(weights, bias) of a class-balanced ridge classifier: least squares on +-1 targets,
+    each class weighing half. A probe of what the features hold, without any text."""
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(labels, dtype=bool)
+    if y.all() or not y.any():
+        raise ValueError("a probe needs positive and negative examples")
+    weight = np.where(y, 0.5 / y.sum(), 0.5 / (~y).sum())
+    design = np.hstack([x, np.ones((len(x), 1))])
+    gram = design.T @ (design * weight[:, None]) + l2 / len(x) * np.eye(design.shape[1])
+    beta = np.linalg.solve(gram, design.T @ (weight * np.where(y, 1.0, -1.0)))
+    return beta[:-1], float(beta[-1])
+
+
 def bootstrap_ci(
     metric_fn: Callable[..., float],
     *arrays: ArrayLike,

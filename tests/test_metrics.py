@@ -11,6 +11,7 @@ from cmrclip.metrics import (
     best_threshold,
     binary_metrics,
     bootstrap_ci,
+    linear_probe,
     precision_at_k,
     prototype_episodes,
     retrieval_metrics,
@@ -272,6 +273,21 @@ def test_precision_at_k_ties_share_the_last_slot() -> None:
     scores = np.array([0.5, 1.0, 0.5, 0.5])
     labels = np.array([1, 1, 0, 0])
     assert precision_at_k(scores, labels, k=2) == pytest.approx((1 + 1 / 3) / 2)
+
+
+def test_linear_probe_finds_the_one_direction_that_separates_a_rare_class() -> None:
+    """Five positives among 200, told apart only along the third axis, which carries
+    less spread than the two noise axes: the balanced probe ranks all five first."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1.0, (200, 3))
+    y = np.zeros(200, bool)
+    y[:5] = True
+    x[:, 2] = np.where(y, 0.6, 0.0) + rng.normal(0, 0.1, 200)
+    w, b = linear_probe(x, y)
+    assert abs(w[2]) > 5 * max(abs(w[0]), abs(w[1]))
+    assert precision_at_k(x @ w + b, y, 5) == 1.0
+    with pytest.raises(ValueError, match="positive and negative"):
+        linear_probe(x, np.ones(200, bool))
 
 
 def test_bootstrap_ci_contains_point_estimate() -> None:

@@ -118,6 +118,10 @@ def test_train_resume_register_and_evaluate(
     best = np.mean([min(n, 6) / 6 for n in counts if n])
     precision = report["model"]["finding_precision_at_10"]["external"]  # type: ignore[index]
     assert precision["ceiling"] == pytest.approx(best) and precision["mean"] <= best + 1e-9
+    probe = report["model"]["probe_precision_at_10"]["external"]  # type: ignore[index]
+    assert set(probe["per_finding"]) <= set(precision["per_finding"])
+    assert 0.0 <= probe["mean"] <= 1.0
+    assert "linear probe P@10" in (report_dir / "evaluation.md").read_text()
     assert (report_dir / "evaluation.md").read_text().startswith("Training studies")
     assert (report_dir / "roc_external.png").stat().st_size > 1000
     assert (report_dir / "few_shot.png").stat().st_size > 1000

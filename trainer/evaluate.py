@@ -26,6 +26,7 @@ from cmrclip.config import ModelConfig
 from cmrclip.metrics import (
     best_threshold,
     binary_metrics,
+    linear_probe,
     precision_at_k,
     prototype_episodes,
     retrieval_metrics,
@@ -204,6 +205,31 @@ def _precision(
     return out
 
 
+def _probe_precision(
+    features: Array,
+    train: NDArray[np.intp],
+    cohorts: dict[str, NDArray[np.intp]],
+    truth: dict[str, NDArray[np.bool_]],
+) -> dict[str, Any]:
+    """P@10 of a linear probe per finding, fitted on the training studies' truth: what
+    the vectors hold. Beside the finding queries' P@10 it tells a query that points
+    away from its cases (probe high, query low) from vectors that do not hold them."""
+    out: dict[str, Any] = {}
+    probes = {
+        f: linear_probe(features[train], y[train])
+        for f, y in truth.items()
+        if y[train].any() and (~y[train]).any()
+    }
+    for name, idx in cohorts.items():
+        per = {
+            f: precision_at_k(features[idx] @ w + b, truth[f][idx], 10)
+            for f, (w, b) in probes.items()
+            if truth[f][idx].any()
+        }
+        out[name] = {"mean": float(np.mean(list(per.values()))), "per_finding": per}
+    return out
+
+
 def _statistic_zero_shot(
     features: Array,
     train: NDArray[np.intp],
@@ -292,6 +318,7 @@ def evaluate(
             "few_shot": _few_shot(enc.studies, train, cohorts, truth, seed),
             "retrieval": _retrieval(enc, pairs, cohorts),
             "finding_precision_at_10": _precision(enc, cohorts, truth),
+            "probe_precision_at_10": _probe_precision(enc.studies, train, cohorts, truth),
         }
         if name == "model" and out_dir is not None:
             _plots(enc, train, cohorts, truth, report["model"], out_dir)
@@ -300,6 +327,7 @@ def evaluate(
         "zero_shot": stat_zero,
         "mean_auc": {c: _mean_auc(stat_zero, c) for c in cohorts},
         "few_shot": _few_shot(stats_z, train, cohorts, truth, seed),
+        "probe_precision_at_10": _probe_precision(stats_z, train, cohorts, truth),
     }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -355,6 +383,7 @@ def markdown(report: dict[str, Any]) -> str:
         ("study->text R@1", lambda r, c: r["retrieval"][c]["study_to_text"]["recall@1"]),
         ("study->text MRR", lambda r, c: r["retrieval"][c]["study_to_text"]["mrr"]),
         ("finding query P@10", lambda r, c: r["finding_precision_at_10"][c]["mean"]),
+        ("linear probe P@10", lambda r, c: r["probe_precision_at_10"][c]["mean"]),
         ("few-shot AUC k=16", lambda r, c: r["few_shot"][c]["16"]["mean_auc"]),
     ]
     for label, get in rows:
