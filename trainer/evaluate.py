@@ -226,7 +226,8 @@ def _probe_precision(
             for f, (w, b) in probes.items()
             if truth[f][idx].any()
         }
-        out[name] = {"mean": float(np.mean(list(per.values()))), "per_finding": per}
+        mean = float(np.mean(list(per.values()))) if per else float("nan")
+        out[name] = {"mean": mean, "per_finding": per}
     return out
 
 
