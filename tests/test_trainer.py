@@ -121,8 +121,8 @@ def test_train_resume_register_and_evaluate(
     probe = report["model"]["probe_precision_at_10"]["external"]  # type: ignore[index]
     assert set(probe["per_finding"]) <= set(precision["per_finding"])
     assert 0.0 <= probe["mean"] <= 1.0
-    assert "linear probe P@10" in (report_dir / "evaluation.md").read_text()
-    assert (report_dir / "evaluation.md").read_text().startswith("Training studies")
+    table = (report_dir / "evaluation.md").read_text()
+    assert table.startswith("Training studies") and "linear probe P@10" in table
     assert (report_dir / "roc_external.png").stat().st_size > 1000
     assert (report_dir / "few_shot.png").stat().st_size > 1000
     with session_factory(engine)() as s:

@@ -103,6 +103,11 @@ def _truth(pairs: list[Pair], labels: dict[str, dict[str, Any]], finding: str) -
     return np.array([bool(labels[p.study_uid]["findings"][finding]) for p in pairs])
 
 
+def _both_classes(y: NDArray[np.bool_]) -> bool:
+    """Positives and negatives both present: what an AUC, a threshold or a probe needs."""
+    return bool(y.any() and (~y).any())
+
+
 def _zero_shot(
     enc: Encoded,
     train: NDArray[np.intp],
@@ -124,7 +129,7 @@ def _per_cohort(
     cohorts: dict[str, NDArray[np.intp]],
 ) -> dict[str, Any]:
     """Metrics per held-out cohort at the threshold chosen on training studies only."""
-    train_ok = y[train].any() and (~y[train]).any()
+    train_ok = _both_classes(y[train])
     threshold = best_threshold(scores[train], y[train]) if train_ok else 0.0
     out: dict[str, Any] = {
         name: _binary(scores[idx], y[idx], threshold) for name, idx in cohorts.items()
@@ -137,7 +142,7 @@ def _binary(
     scores: NDArray[np.float64], y: NDArray[np.bool_], threshold: float
 ) -> dict[str, float]:
     result = {"auc": roc_auc(scores, y), "positives": int(y.sum()), "n": len(y)}
-    if y.any() and (~y).any():
+    if _both_classes(y):
         result.update(binary_metrics(scores, y, threshold))
     return result
 
@@ -156,7 +161,7 @@ def _few_shot(
             means = []
             for finding in FINDINGS:
                 y = truth[finding]
-                if not (y[train].any() and (~y[train]).any() and y[idx].any() and (~y[idx]).any()):
+                if not (_both_classes(y[train]) and _both_classes(y[idx])):
                     continue
                 summary = prototype_episodes(
                     features[train], y[train], features[idx], y[idx], k=k, episodes=100, seed=seed
@@ -218,7 +223,7 @@ def _probe_precision(
     probes = {
         f: linear_probe(features[train], y[train])
         for f, y in truth.items()
-        if y[train].any() and (~y[train]).any()
+        if _both_classes(y[train])
     }
     for name, idx in cohorts.items():
         per = {
@@ -242,7 +247,7 @@ def _statistic_zero_shot(
     out: dict[str, Any] = {}
     for finding in FINDINGS:
         y = truth[finding]
-        if not (y[train].any() and (~y[train]).any()):
+        if not _both_classes(y[train]):
             continue
         best, sign, best_auc = 0, 1.0, -1.0
         for j in range(features.shape[1]):
@@ -421,7 +426,7 @@ def _plots(
         fig, ax = plt.subplots(figsize=(6, 6))
         for finding in FINDINGS:
             y = truth[finding][idx]
-            if not (y.any() and (~y).any()):
+            if not _both_classes(y):
                 continue
             pos, neg = enc.prompts[finding]
             fpr, tpr, _ = roc_curve(zero_shot_scores(enc.studies[idx], pos, neg), y)
