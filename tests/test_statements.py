@@ -10,6 +10,7 @@ from trainer.statements import (
     spelt_out,
     statement_table,
     statements,
+    unlocated,
 )
 
 INTERNAL = """CARDIAC MRI
@@ -129,6 +130,48 @@ def test_a_core_is_the_clause_before_the_first_comma_colon_or_bracket() -> None:
     assert core("Apical LV aneurysm.") is None
     assert core("Mild LA dilatation (45 mm).") == "Mild LA dilatation."
     assert core("Normal (LVEF 60%).") is None  # one word says too little
+
+
+def test_a_regional_statement_is_also_made_without_its_territory_and_segments() -> None:
+    # Both styles, every place a location is written: prepositional, bracketed, apposed
+    # or as the adjective of segments, a wall or an infarction.
+    assert unlocated(
+        "Subendocardial LGE in the LAD territory (mid to apical anterior), consistent with "
+        "previous infarction."
+    ) == ("Subendocardial LGE, consistent with previous infarction.")
+    assert unlocated("Hypokinetic basal to mid inferior segments (RCA territory).") == (
+        "Hypokinetic segments."
+    )
+    assert unlocated("Transmural infarct scar, LAD territory (anterior segments).") == (
+        "Transmural infarct scar."
+    )
+    assert unlocated("Appearances in keeping with previous LCx territory infarction.") == (
+        "Appearances in keeping with previous infarction."
+    )
+    assert unlocated(
+        "There is akinesis of the lateral segments, corresponding to the circumflex territory."
+    ) == ("There is akinesis.")
+    assert unlocated("Regional dyskinesia of the inferior and inferoseptal wall (RCA).") == (
+        "Regional dyskinesia."
+    )
+    # Where a finding lies is what names it outside coronary territories: kept.
+    assert (
+        unlocated("Severe asymmetric septal hypertrophy: septum 21 mm, lateral wall 9 mm.") is None
+    )
+    assert unlocated("Mid-wall LGE in the basal to mid septum.") is None
+    assert unlocated("Regional wall motion abnormality.") is None
+
+
+def test_infarcts_of_every_territory_share_their_unlocated_statement() -> None:
+    table = statement_table(
+        [
+            ["Subendocardial LGE in the inferior segments (RCA territory)."],
+            ["Subendocardial LGE in the anterior and anteroseptal segments (LAD territory)."],
+            ["No LGE."],
+        ]
+    )
+    shared = table.texts.index("Subendocardial LGE.")
+    assert table.made[:, shared].tolist() == [True, True, False]
 
 
 def test_affirmed_forms_drop_the_first_negation_cue_of_either_style() -> None:

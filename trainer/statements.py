@@ -56,6 +56,25 @@ _ADJECTIVES = {
 _ABBREVIATION = re.compile(r"\b(" + "|".join(ABBREVIATIONS) + r")\b(?:\s+([a-z]+))?")
 # Words after a chamber that make it the subject, not an adjective: "LV not dilated".
 _NOT_NOUNS = frozenset({"not", "is", "was", "and", "with", "in", "of", "at"})
+# Coronary arteries and segment places of the AHA model, as reports name them.
+_ARTERY = r"LAD|RCA|LCx|(?:left )?circumflex|left anterior descending|right coronary"
+_PLACE = (
+    r"basal|mid|apical|anterior|anteroseptal|inferoseptal|inferior|inferolateral|"
+    r"anterolateral|lateral|septal|septum"
+)
+_PLACES = rf"(?:{_ARTERY}|{_PLACE})(?:(?:\s+(?:and|to)\s+|,\s*|\s+)(?:{_ARTERY}|{_PLACE}))*"
+_SITE = r"(?:territory|territories|segments?|walls?)"
+_REGIONAL = re.compile(rf"\b(?:{_ARTERY})\b|\bsegments\b", re.IGNORECASE)
+_LOCATION = re.compile(
+    # "in the LAD territory", "of the basal inferolateral wall", ", corresponding to the
+    # RCA territory"; "(LAD territory)", "(RCA)"; ", LAD territory", ", lateral segments";
+    # "inferior segments", "LAD territory infarction"
+    rf"(?:,?\s*corresponding to|\s+(?:in|of|at))?\s+the\s+{_PLACES}(?:\s+{_SITE})?"
+    rf"|\s*\(\s*{_PLACES}(?:\s+{_SITE})?\s*\)"
+    rf"|,\s*{_PLACES}\s+{_SITE}"
+    rf"|\b{_PLACES}(?:\s+territory)?\s+(?=(?:segments?|walls?|myocardial|infarct|infarction)\b)",
+    re.IGNORECASE,
+)
 _CLAUSE_END = re.compile(r"\s*[,:;(]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # "62%. No LGE", never "2.5 cm"
 _FINDINGS = re.compile(
@@ -104,6 +123,17 @@ def spelt_out(statement: str) -> str | None:
     return None if out == statement else capitalised(out)
 
 
+def unlocated(statement: str) -> str | None:
+    """A statement that names a coronary territory or segments, without where; None for
+    any other ("Hypokinetic inferior segments (RCA territory)." -> "Hypokinetic segments.")."""
+    if not _REGIONAL.search(statement):
+        return None
+    out = _LOCATION.sub("", statement)
+    out = re.sub(r"\s+([,.;:)])", r"\1", re.sub(r"\(\s*\)", "", out))
+    out = " ".join(out.split())
+    return None if out == statement or not text_key(out) else capitalised(out)
+
+
 def findings_section(report: str) -> str:
     """The body under the first findings heading, up to the summary; "" without one."""
     start = _FINDINGS.search(report)
@@ -120,8 +150,9 @@ def report_statements(impression: str, report: str) -> list[str]:
 
 
 def _forms(statement: str) -> list[str]:
-    """The statement and its core, each as written and spelt out."""
-    shown = [s for s in (statement, core(statement)) if s]
+    """The statement, its core and its unlocated form, each as written and spelt out."""
+    general = unlocated(statement)
+    shown = [s for s in (statement, core(statement), general, general and core(general)) if s]
     return [f for s in shown for f in (s, spelt_out(s)) if f and text_key(f)]
 
 
