@@ -132,34 +132,32 @@ def test_a_core_is_the_clause_before_the_first_comma_colon_or_bracket() -> None:
     assert core("Normal (LVEF 60%).") is None  # one word says too little
 
 
-def test_a_regional_statement_is_also_made_without_its_territory_and_segments() -> None:
-    # Both styles, every place a location is written: prepositional, bracketed, apposed
-    # or as the adjective of segments, a wall or an infarction.
-    assert unlocated(
-        "Subendocardial LGE in the LAD territory (mid to apical anterior), consistent with "
-        "previous infarction."
-    ) == ("Subendocardial LGE, consistent with previous infarction.")
-    assert unlocated("Hypokinetic basal to mid inferior segments (RCA territory).") == (
-        "Hypokinetic segments."
-    )
-    assert unlocated("Transmural infarct scar, LAD territory (anterior segments).") == (
-        "Transmural infarct scar."
-    )
-    assert unlocated("Appearances in keeping with previous LCx territory infarction.") == (
+# Both styles, every way a location is written: prepositional, bracketed, apposed, or
+# as the adjective of segments, a wall or an infarction.
+UNLOCATED = {
+    "Subendocardial LGE in the LAD territory (mid to apical anterior), consistent with "
+    "previous infarction.": "Subendocardial LGE, consistent with previous infarction.",
+    "Hypokinetic basal to mid inferior segments (RCA territory).": "Hypokinetic segments.",
+    "Transmural infarct scar, LAD territory (anterior segments).": "Transmural infarct scar.",
+    "Appearances in keeping with previous LCx territory infarction.": (
         "Appearances in keeping with previous infarction."
-    )
-    assert unlocated(
-        "There is akinesis of the lateral segments, corresponding to the circumflex territory."
-    ) == ("There is akinesis.")
-    assert unlocated("Regional dyskinesia of the inferior and inferoseptal wall (RCA).") == (
-        "Regional dyskinesia."
-    )
+    ),
+    "There is akinesis of the lateral segments, corresponding to the circumflex territory.": (
+        "There is akinesis."
+    ),
+    "Regional dyskinesia of the inferior and inferoseptal wall (RCA).": "Regional dyskinesia.",
+}
+
+
+def test_a_regional_statement_is_also_made_without_its_territory_and_segments() -> None:
+    assert {s: unlocated(s) for s in UNLOCATED} == UNLOCATED
     # Where a finding lies is what names it outside coronary territories: kept.
-    assert (
-        unlocated("Severe asymmetric septal hypertrophy: septum 21 mm, lateral wall 9 mm.") is None
-    )
-    assert unlocated("Mid-wall LGE in the basal to mid septum.") is None
-    assert unlocated("Regional wall motion abnormality.") is None
+    kept = [
+        "Severe asymmetric septal hypertrophy: septum 21 mm, lateral wall 9 mm.",
+        "Mid-wall LGE in the basal to mid septum.",
+        "Regional wall motion abnormality.",
+    ]
+    assert [unlocated(s) for s in kept] == [None, None, None]
 
 
 def test_infarcts_of_every_territory_share_their_unlocated_statement() -> None:
