@@ -161,15 +161,15 @@ def test_a_regional_statement_is_also_made_without_its_territory_and_segments() 
 
 
 def test_infarcts_of_every_territory_share_their_unlocated_statement() -> None:
-    table = statement_table(
-        [
-            ["Subendocardial LGE in the inferior segments (RCA territory)."],
-            ["Subendocardial LGE in the anterior and anteroseptal segments (LAD territory)."],
-            ["No LGE."],
-        ]
-    )
+    reports = [
+        ["Subendocardial LGE in the inferior segments (RCA territory)."],
+        ["Subendocardial LGE in the anterior and anteroseptal segments (LAD territory)."],
+        ["No LGE."],
+    ]
+    table = statement_table(reports, unlocated=True)
     shared = table.texts.index("Subendocardial LGE.")
     assert table.made[:, shared].tolist() == [True, True, False]
+    assert "Subendocardial LGE." not in statement_table(reports).texts  # off by default
 
 
 def test_affirmed_forms_drop_the_first_negation_cue_of_either_style() -> None:

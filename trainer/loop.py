@@ -58,6 +58,8 @@ class TrainConfig:
     view_dropout: float = 0.2
     # Share of the loss that aligns studies with single report statements (see README).
     statement_weight: float = 0.8
+    # Regional statements also without their territory and segments (trainer.statements).
+    unlocated_statements: bool = False
     # With fine-tuned text layers: texts per step that pass through them (`TextBank`).
     fresh_impressions: int = 8
     fresh_statements: int = 64
@@ -284,7 +286,10 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     texts = [p.impression for p in train_pairs]
     groups = torch.from_numpy(impression_groups(texts))
-    statements = statement_table([report_statements(p.impression, p.report) for p in train_pairs])
+    statements = statement_table(
+        [report_statements(p.impression, p.report) for p in train_pairs],
+        unlocated=config.unlocated_statements,
+    )
     targets = Targets.of([p.report for p in train_pairs])
     head = None
     if config.measurement_weight > 0 and targets.names:
