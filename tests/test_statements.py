@@ -166,7 +166,7 @@ def test_infarcts_of_every_territory_share_their_unlocated_statement() -> None:
         ["Subendocardial LGE in the anterior and anteroseptal segments (LAD territory)."],
         ["No LGE."],
     ]
-    table = statement_table(reports, unlocated=True)
+    table = statement_table(reports, unlocate=True)
     shared = table.texts.index("Subendocardial LGE.")
     assert table.made[:, shared].tolist() == [True, True, False]
     assert "Subendocardial LGE." not in statement_table(reports).texts  # off by default

@@ -288,7 +288,7 @@ def train(
     groups = torch.from_numpy(impression_groups(texts))
     statements = statement_table(
         [report_statements(p.impression, p.report) for p in train_pairs],
-        unlocated=config.unlocated_statements,
+        unlocate=config.unlocated_statements,
     )
     targets = Targets.of([p.report for p in train_pairs])
     head = None

@@ -19,7 +19,7 @@ round): each statement with its abbreviations spelt out is a statement too.
 
 A regional finding is written with where it lies ("Subendocardial LGE in the inferior
 segments (RCA territory).") and each territory and wording is a statement of its own,
-made by a few dozen studies: none says what all infarcts share. With ``unlocated``, a
+made by a few dozen studies: none says what all infarcts share. With ``unlocate``, a
 statement that places something in coronary territories or segments (the AHA 17-segment
 model, Cerqueira et al., Circulation 2002) is also made without its location. Off by
 default: on three splits it raised ischaemic LGE and wall motion and lowered
@@ -174,7 +174,7 @@ class Statements:
     denied: NDArray[np.bool_]  # (studies, texts): the report rules out this affirmed form
 
 
-def statement_table(per_study: list[list[str]], unlocated: bool = False) -> Statements:
+def statement_table(per_study: list[list[str]], unlocate: bool = False) -> Statements:
     keys: dict[str, int] = {}
     texts: list[str] = []
 
@@ -185,7 +185,7 @@ def statement_table(per_study: list[list[str]], unlocated: bool = False) -> Stat
             texts.append(text)
         return keys[key]
 
-    said = [[form for s in study for form in _forms(s, unlocated)] for study in per_study]
+    said = [[form for s in study for form in _forms(s, unlocate)] for study in per_study]
     made_rows = [[index(s) for s in study] for study in said]
     # Affirmed forms after every statement: one that some report makes stays a statement.
     denied_rows = [
