@@ -40,6 +40,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
     return json.loads(capsys.readouterr().out)
 
 
+# A plot of a small cohort once warned of an empty legend; evaluate must not warn.
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_train_resume_register_and_evaluate(
     cmr_env: Path,
     database_url: str,

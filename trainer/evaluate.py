@@ -428,15 +428,11 @@ def _plots(
             y = truth[finding][idx]
             if not _both_classes(y):
                 continue
-            pos, neg = enc.prompts[finding]
-            fpr, tpr, _ = roc_curve(zero_shot_scores(enc.studies[idx], pos, neg), y)
-            ax.plot(
-                fpr,
-                tpr,
-                lw=1,
-                label=f"{finding} ({roc_auc(zero_shot_scores(enc.studies[idx], pos, neg), y):.2f})",
-            )
-        ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+            scores = zero_shot_scores(enc.studies[idx], *enc.prompts[finding])
+            fpr, tpr, _ = roc_curve(scores, y)
+            ax.plot(fpr, tpr, lw=1, label=f"{finding} ({roc_auc(scores, y):.2f})")
+        # Labelled, so that a cohort with no finding of both classes still has a legend.
+        ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="chance")
         ax.set(
             xlabel="false positive rate",
             ylabel="true positive rate",
