@@ -6,6 +6,7 @@ from cmrclip.negation import affirmed
 from trainer.statements import (
     core,
     findings_section,
+    interpretation,
     report_statements,
     spelt_out,
     statement_table,
@@ -170,6 +171,44 @@ def test_infarcts_of_every_territory_share_their_unlocated_statement() -> None:
     shared = table.texts.index("Subendocardial LGE.")
     assert table.made[:, shared].tolist() == [True, True, False]
     assert "Subendocardial LGE." not in statement_table(reports).texts  # off by default
+
+
+# An interpretation closes a statement after a comma or in brackets, with or without
+# an article; every other statement has none.
+INTERPRETATIONS = {
+    "Mid-wall LGE in the basal to mid septum, non-ischaemic pattern.": "Non-ischaemic pattern.",
+    "Patchy LGE in the septum (non-ischaemic distribution).": "Non-ischaemic distribution.",
+    "Subepicardial LGE of the inferolateral wall, a non-ischaemic pattern.": (
+        "Non-ischaemic pattern."
+    ),
+    "Transmural LGE in the LAD territory (anterior), consistent with previous infarction.": (
+        "Consistent with previous infarction."
+    ),
+    "Mildly depressed LV systolic function (EF 48%), in keeping with DCM.": "In keeping with DCM.",
+    "Concentric LV hypertrophy, suggestive of cardiac amyloidosis.": (
+        "Suggestive of cardiac amyloidosis."
+    ),
+    "Mildly dilated LA, AP diameter 45 mm.": None,
+    "LV thrombus; anticoagulation advised.": None,
+    "Moderate pericardial effusion, no tamponade features.": None,
+    "Findings in keeping with previous infarction.": None,
+}
+
+
+def test_the_interpretation_closing_a_statement_is_a_statement_of_its_own() -> None:
+    assert {s: interpretation(s) for s in INTERPRETATIONS} == INTERPRETATIONS
+
+
+def test_non_ischaemic_patterns_share_their_interpretation() -> None:
+    reports = [
+        ["Mid-wall LGE in the basal to mid septum, non-ischaemic pattern."],
+        ["Subepicardial LGE in the basal to mid lateral wall, non-ischaemic pattern."],
+        ["No LGE."],
+    ]
+    table = statement_table(reports, interpret=True)
+    shared = table.texts.index("Non-ischaemic pattern.")
+    assert table.made[:, shared].tolist() == [True, True, False]
+    assert "Non-ischaemic pattern." not in statement_table(reports).texts  # off by default
 
 
 def test_affirmed_forms_drop_the_first_negation_cue_of_either_style() -> None:

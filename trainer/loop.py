@@ -60,6 +60,8 @@ class TrainConfig:
     statement_weight: float = 0.8
     # Regional statements also without their territory and segments (trainer.statements).
     unlocated_statements: bool = False
+    # A statement's closing interpretation ("..., non-ischaemic pattern") as a statement.
+    interpretation_statements: bool = False
     # With fine-tuned text layers: texts per step that pass through them (`TextBank`).
     fresh_impressions: int = 8
     fresh_statements: int = 64
@@ -289,6 +291,7 @@ def train(
     statements = statement_table(
         [report_statements(p.impression, p.report) for p in train_pairs],
         unlocate=config.unlocated_statements,
+        interpret=config.interpretation_statements,
     )
     targets = Targets.of([p.report for p in train_pairs])
     head = None

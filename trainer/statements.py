@@ -23,7 +23,10 @@ made by a few dozen studies: none says what all infarcts share. With ``unlocate`
 statement that places something in coronary territories or segments (the AHA 17-segment
 model, Cerqueira et al., Circulation 2002) is also made without its location. Off by
 default: on three splits it raised ischaemic LGE and wall motion and lowered
-non-ischaemic LGE (README).
+non-ischaemic LGE (README). The non-ischaemic patterns are fragmented the same way
+(mid-wall, patchy, diffuse, subepicardial), and what they share is how the report
+reads them ("..., non-ischaemic pattern"): with ``interpret``, the interpretation
+that closes a statement is a statement too.
 """
 
 from __future__ import annotations
@@ -81,6 +84,16 @@ _LOCATION = re.compile(
     rf"|\s*\(\s*{_PLACES}(?:\s+{_SITE})?\s*\)"
     rf"|,\s*{_PLACES}\s+{_SITE}"
     rf"|\b{_PLACES}(?:\s+territory)?\s+(?=(?:segments?|walls?|myocardial|infarct|infarction)\b)",
+    re.IGNORECASE,
+)
+# What a finding means, closing its statement: ", consistent with previous infarction",
+# "(non-ischaemic distribution)", ", a non-ischaemic pattern".
+_INTERPRETATION = re.compile(
+    r"(?:,|\()\s*(?:an?\s+)?("
+    r"(?:consistent|compatible|in keeping) with [^,;().]+"
+    r"|(?:suggestive|typical|characteristic) of [^,;().]+"
+    r"|[\w-]+ (?:pattern|distribution)"
+    r")\s*\)?\s*\.?\s*$",
     re.IGNORECASE,
 )
 _CLAUSE_END = re.compile(r"\s*[,:;(]")
@@ -142,6 +155,13 @@ def unlocated(statement: str) -> str | None:
     return None if out == statement or not text_key(out) else capitalised(out)
 
 
+def interpretation(statement: str) -> str | None:
+    """The interpretation that closes a statement, as a statement of its own; None without
+    one ("Mid-wall LGE in the septum, non-ischaemic pattern." -> "Non-ischaemic pattern.")."""
+    match = _INTERPRETATION.search(statement)
+    return capitalised(match.group(1).strip() + ".") if match else None
+
+
 def findings_section(report: str) -> str:
     """The body under the first findings heading, up to the summary; "" without one."""
     start = _FINDINGS.search(report)
@@ -157,11 +177,14 @@ def report_statements(impression: str, report: str) -> list[str]:
     return statements(impression) + statements(findings_section(report))
 
 
-def _forms(statement: str, unlocate: bool) -> list[str]:
-    """The statement, its core and (with ``unlocate``) its unlocated form, each as written
-    and spelt out."""
+def _forms(statement: str, unlocate: bool, interpret: bool = False) -> list[str]:
+    """The statement, its core, (with ``unlocate``) its unlocated form and (with
+    ``interpret``) its interpretation, each as written and spelt out."""
     general = unlocated(statement) if unlocate else None
-    shown = [s for s in (statement, core(statement), general, general and core(general)) if s]
+    meaning = interpretation(statement) if interpret else None
+    shown = [
+        s for s in (statement, core(statement), general, general and core(general), meaning) if s
+    ]
     return [f for s in shown for f in (s, spelt_out(s)) if f and text_key(f)]
 
 
@@ -174,7 +197,9 @@ class Statements:
     denied: NDArray[np.bool_]  # (studies, texts): the report rules out this affirmed form
 
 
-def statement_table(per_study: list[list[str]], unlocate: bool = False) -> Statements:
+def statement_table(
+    per_study: list[list[str]], unlocate: bool = False, interpret: bool = False
+) -> Statements:
     keys: dict[str, int] = {}
     texts: list[str] = []
 
@@ -185,7 +210,7 @@ def statement_table(per_study: list[list[str]], unlocate: bool = False) -> State
             texts.append(text)
         return keys[key]
 
-    said = [[form for s in study for form in _forms(s, unlocate)] for study in per_study]
+    said = [[form for s in study for form in _forms(s, unlocate, interpret)] for study in per_study]
     made_rows = [[index(s) for s in study] for study in said]
     # Affirmed forms after every statement: one that some report makes stays a statement.
     denied_rows = [
