@@ -86,7 +86,11 @@ def page(server: str) -> Iterator[Page]:
         )
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(90_000)
+        # Assertions wait as long as actions: on a loaded 2-core machine a Streamlit rerun
+        # after sign-in took longer than Playwright's 5 s default for `expect`.
+        expect.set_options(timeout=90_000)
         yield context.new_page()
+        expect.set_options(timeout=5_000)
         browser.close()
 
 
