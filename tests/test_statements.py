@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cmrclip.negation import affirmed
 from trainer.statements import (
     core,
@@ -161,18 +163,6 @@ def test_a_regional_statement_is_also_made_without_its_territory_and_segments() 
     assert [unlocated(s) for s in kept] == [None, None, None]
 
 
-def test_infarcts_of_every_territory_share_their_unlocated_statement() -> None:
-    reports = [
-        ["Subendocardial LGE in the inferior segments (RCA territory)."],
-        ["Subendocardial LGE in the anterior and anteroseptal segments (LAD territory)."],
-        ["No LGE."],
-    ]
-    table = statement_table(reports, unlocate=True)
-    shared = table.texts.index("Subendocardial LGE.")
-    assert table.made[:, shared].tolist() == [True, True, False]
-    assert "Subendocardial LGE." not in statement_table(reports).texts  # off by default
-
-
 # An interpretation closes a statement after a comma or in brackets, with or without
 # an article; every other statement has none.
 INTERPRETATIONS = {
@@ -199,16 +189,36 @@ def test_the_interpretation_closing_a_statement_is_a_statement_of_its_own() -> N
     assert {s: interpretation(s) for s in INTERPRETATIONS} == INTERPRETATIONS
 
 
-def test_non_ischaemic_patterns_share_their_interpretation() -> None:
-    reports = [
-        ["Mid-wall LGE in the basal to mid septum, non-ischaemic pattern."],
-        ["Subepicardial LGE in the basal to mid lateral wall, non-ischaemic pattern."],
-        ["No LGE."],
-    ]
-    table = statement_table(reports, interpret=True)
-    shared = table.texts.index("Non-ischaemic pattern.")
-    assert table.made[:, shared].tolist() == [True, True, False]
-    assert "Non-ischaemic pattern." not in statement_table(reports).texts  # off by default
+# Two scars of one kind, written in different places, and a heart without scar: with its
+# switch, a derived form is the statement the two scars share.
+@pytest.mark.parametrize(
+    ("switch", "scars", "shared"),
+    [
+        (
+            "unlocate",
+            [
+                "Subendocardial LGE in the inferior segments (RCA territory).",
+                "Subendocardial LGE in the anterior and anteroseptal segments (LAD territory).",
+            ],
+            "Subendocardial LGE.",
+        ),
+        (
+            "interpret",
+            [
+                "Mid-wall LGE in the basal to mid septum, non-ischaemic pattern.",
+                "Subepicardial LGE in the basal to mid lateral wall, non-ischaemic pattern.",
+            ],
+            "Non-ischaemic pattern.",
+        ),
+    ],
+)
+def test_scars_written_in_different_places_share_a_derived_statement(
+    switch: str, scars: list[str], shared: str
+) -> None:
+    reports = [[scar] for scar in scars] + [["No LGE."]]
+    table = statement_table(reports, **{switch: True})
+    assert table.made[:, table.texts.index(shared)].tolist() == [True, True, False]
+    assert shared not in statement_table(reports).texts  # off by default
 
 
 def test_affirmed_forms_drop_the_first_negation_cue_of_either_style() -> None:

@@ -177,7 +177,7 @@ def report_statements(impression: str, report: str) -> list[str]:
     return statements(impression) + statements(findings_section(report))
 
 
-def _forms(statement: str, unlocate: bool, interpret: bool = False) -> list[str]:
+def _forms(statement: str, unlocate: bool, interpret: bool) -> list[str]:
     """The statement, its core, (with ``unlocate``) its unlocated form and (with
     ``interpret``) its interpretation, each as written and spelt out."""
     general = unlocated(statement) if unlocate else None
