@@ -167,6 +167,12 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         measurement_weight=TrainConfig.measurement_weight
         if args.measurement_weight is None
         else args.measurement_weight,
+        unlocated_statements=TrainConfig.unlocated_statements
+        if args.unlocated_statements is None
+        else args.unlocated_statements,
+        interpretation_statements=TrainConfig.interpretation_statements
+        if args.interpretation_statements is None
+        else args.interpretation_statements,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -505,6 +511,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="weight of regressing the sizes and fractions reports state from the study "
         "vector (0 turns it off; default 1)",
+    )
+    train.add_argument(
+        "--unlocated-statements",
+        action=argparse.BooleanOptionalAction,
+        help="also train on regional statements without their territory and segments (default: on)",
+    )
+    train.add_argument(
+        "--interpretation-statements",
+        action=argparse.BooleanOptionalAction,
+        help='also train on the interpretation that closes a statement ("..., '
+        'non-ischaemic pattern"; default: on)',
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)

@@ -84,6 +84,11 @@ def test_train_resume_register_and_evaluate(
     error = capsys.readouterr().err.strip().splitlines()[-1]  # after the weights' progress
     assert error.startswith("cmrsearch: error:") and "holds a training run with other" in error
     assert version_id(last) == kept and read_config(last)["epoch"] == 3
+    # An option that leaves the weights' shapes alone is refused by name.
+    assert main([*argv[:-2], "--no-interpretation-statements", "--batch-size", "6"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "other options (interpretation_statements True -> False)" in error
+    assert version_id(last) == kept
     epochs = [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
 

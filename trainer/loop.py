@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from cmrclip.checkpoint import save_checkpoint
+from cmrclip.checkpoint import read_config, save_checkpoint
 from cmrclip.config import CONFIGS, ModelConfig
 from cmrclip.loss import ClipLoss, multi_positive_loss
 from cmrclip.metrics import retrieval_metrics
@@ -38,6 +38,8 @@ from trainer.measurements import Targets
 from trainer.statements import Statements, report_statements, statement_table
 
 STATE_FILE = "train_state.pt"
+# What a run may change when it continues another: how long it trains, and where.
+RESUMABLE_CHANGES = frozenset({"epochs", "device"})
 PRETRAINED_LR_SCALE = 0.1  # 2e-4 for the text transformer at the default lr 2e-3
 
 
@@ -59,9 +61,9 @@ class TrainConfig:
     # Share of the loss that aligns studies with single report statements (see README).
     statement_weight: float = 0.8
     # Regional statements also without their territory and segments (trainer.statements).
-    unlocated_statements: bool = False
+    unlocated_statements: bool = True
     # A statement's closing interpretation ("..., non-ischaemic pattern") as a statement.
-    interpretation_statements: bool = False
+    interpretation_statements: bool = True
     # With fine-tuned text layers: texts per step that pass through them (`TextBank`).
     fresh_impressions: int = 8
     fresh_statements: int = 64
@@ -298,7 +300,8 @@ def train(
     if config.measurement_weight > 0 and targets.names:
         head = torch.nn.Linear(model.config.embed_dim, len(targets.names)).to(device)
     optimizer = make_optimizer(model, config, head)
-    state = _resume(out, model, optimizer, scaler, head)  # before the banks: they hold features
+    # Before the banks: they hold features of the resumed weights.
+    state = _resume(out, model, optimizer, scaler, head, config)
     with torch.no_grad():  # the frozen part of the text tower runs once per text
         impression_bank = TextBank.build(model, texts)
         statement_bank = TextBank.build(
@@ -434,12 +437,29 @@ def _save_state(
     tmp.replace(out / STATE_FILE)
 
 
+def _check_same_options(out: Path, config: TrainConfig) -> None:
+    """Options that shape the loss or the data leave the weights' shapes alone, so they
+    are compared by name (a checkpoint older than an option does not name it)."""
+    started = read_config(out / "last").get("train", {})
+    changed = [
+        f"{name} {started[name]} -> {value}"
+        for name, value in asdict(config).items()
+        if name not in RESUMABLE_CHANGES and name in started and started[name] != value
+    ]
+    if changed:
+        raise ResumeError(
+            f"{out} holds a training run with other options ({', '.join(changed)}); continue "
+            "it with the options it was started with, or train into a new --out"
+        )
+
+
 def _resume(
     out: Path,
     model: CMRCLIP,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     head: torch.nn.Linear | None = None,
+    config: TrainConfig | None = None,
 ) -> TrainState:
     """Continue from ``out/last`` when a previous run left its state there."""
     from safetensors.torch import load_file
@@ -448,6 +468,8 @@ def _resume(
     if not path.is_file() or not (out / "last" / "model.safetensors").is_file():
         out.mkdir(parents=True, exist_ok=True)
         return TrainState()
+    if config is not None:
+        _check_same_options(out, config)
     saved = torch.load(path, map_location="cpu", weights_only=True)
     weights = load_file(str(out / "last" / "model.safetensors"))
     try:
