@@ -157,22 +157,22 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = open_catalog(settings)
     torch.set_num_threads(os.cpu_count() or 1)
+    # Options left unset keep TrainConfig's defaults, which live there alone.
+    given = {
+        name: value
+        for name in (
+            "statement_weight",
+            "measurement_weight",
+            "unlocated_statements",
+            "interpretation_statements",
+        )
+        if (value := getattr(args, name)) is not None
+    }
     config = TrainConfig(
         model=args.config,
         text_layers=args.text_layers,
         video_size=args.video_size,
-        statement_weight=TrainConfig.statement_weight
-        if args.statement_weight is None
-        else args.statement_weight,
-        measurement_weight=TrainConfig.measurement_weight
-        if args.measurement_weight is None
-        else args.measurement_weight,
-        unlocated_statements=TrainConfig.unlocated_statements
-        if args.unlocated_statements is None
-        else args.unlocated_statements,
-        interpretation_statements=TrainConfig.interpretation_statements
-        if args.interpretation_statements is None
-        else args.interpretation_statements,
+        **given,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
