@@ -268,9 +268,13 @@ def bootstrap_ci(
     *arrays: ArrayLike,
     n: int = 1000,
     seed: int = 0,
+    strata: ArrayLike | None = None,
 ) -> tuple[float, float]:
     """95% percentile bootstrap interval of ``metric_fn(*arrays)``, resampling rows jointly.
 
+    With ``strata`` (one key per row) each stratum is resampled to its own size, as an
+    AUC's interval is usually drawn (positives and negatives apart, as pROC does): every
+    resample then has both classes and the interval reflects the cases there are.
     Resamples where the metric is NaN (e.g. an AUC with one class drawn) are skipped;
     (nan, nan) if all of them are.
     """
@@ -280,10 +284,14 @@ def bootstrap_ci(
     rows = data[0].shape[0]
     if any(a.shape[0] != rows for a in data):
         raise ValueError("all arrays must have the same number of rows")
+    keys = np.zeros(rows) if strata is None else np.asarray(strata)
+    if keys.shape[0] != rows:
+        raise ValueError("strata must have one key per row")
+    groups = [np.flatnonzero(keys == k) for k in np.unique(keys)]
     rng = np.random.default_rng(seed)
     stats = np.empty(n, dtype=np.float64)
     for b in range(n):
-        idx = rng.integers(0, rows, size=rows)
+        idx = np.concatenate([g[rng.integers(0, g.size, size=g.size)] for g in groups])
         stats[b] = metric_fn(*(a[idx] for a in data))
     stats = stats[~np.isnan(stats)]
     if stats.size == 0:

@@ -231,13 +231,15 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         thresholds = {f: v["threshold"] for f, v in zero.items()}
         evaluation = {
             "mean_auc": report["model"]["mean_auc"],
+            "mean_auc_95ci": report["model"]["mean_auc_95ci"],
             "zero_shot": zero,
             "thresholds": thresholds,
         }
         register(engine, checkpoint, {"evaluation": evaluation})
     lines = [
-        f"mean zero-shot AUC {cohort}: model {report['model']['mean_auc'][cohort]:.3f}, "
-        f"untrained {report['untrained']['mean_auc'][cohort]:.3f}, image statistic "
+        f"mean zero-shot AUC {cohort}: model {report['model']['mean_auc'][cohort]:.3f} "
+        "(95% CI {:.3f}-{:.3f}), ".format(*report["model"]["mean_auc_95ci"][cohort])
+        + f"untrained {report['untrained']['mean_auc'][cohort]:.3f}, image statistic "
         f"{report['image_statistic']['mean_auc'][cohort]:.3f}"
         for cohort in report["cohorts"]
     ]

@@ -312,3 +312,16 @@ def test_bootstrap_ci_skips_nan_resamples() -> None:
     low, high = bootstrap_ci(roc_auc, np.array([0.2, 0.8]), np.array([0, 1]), n=200, seed=0)
     assert (low, high) == (1.0, 1.0)
     assert all(math.isnan(v) for v in bootstrap_ci(roc_auc, np.ones(3), np.zeros(3), n=20))
+
+
+def test_bootstrap_ci_by_strata_keeps_each_stratum_size() -> None:
+    labels = np.array([1, 0, 0, 0, 0, 0, 0, 1, 0, 0])
+    # Resampled as one pool the number of positives varies; by strata it never does.
+    assert bootstrap_ci(np.sum, labels, n=200, seed=0) != (2.0, 2.0)
+    assert bootstrap_ci(np.sum, labels, n=200, seed=0, strata=labels) == (2.0, 2.0)
+    # Every stratified resample holds both classes, so none is skipped as NaN.
+    scores = np.array([0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.35, 0.7, 0.8])
+    low, high = bootstrap_ci(roc_auc, scores, labels, n=300, seed=0, strata=labels)
+    assert low < roc_auc(scores, labels) < high and high <= 1.0
+    with pytest.raises(ValueError, match="one key per row"):
+        bootstrap_ci(np.sum, labels, strata=labels[:3])

@@ -119,6 +119,16 @@ def test_train_resume_register_and_evaluate(
     assert cohorts["internal"] == 14 - int(first["train_studies"])  # type: ignore[call-overload]
     for name in ("model", "untrained", "image_statistic"):
         assert "external" in report[name]["mean_auc"]  # type: ignore[index]
+        low, high = report[name]["mean_auc_95ci"]["external"]  # type: ignore[index]
+        assert low <= report[name]["mean_auc"]["external"] <= high  # type: ignore[index]
+    intervals = 0
+    for finding, cohorts_ in report["model"]["zero_shot"].items():  # type: ignore[index]
+        held_out = cohorts_["external"]
+        if 0 < held_out["positives"] < held_out["n"]:
+            low, high = held_out["auc_95ci"]
+            assert 0.0 <= low <= held_out["auc"] <= high <= 1.0, finding
+            intervals += 1
+    assert intervals > 0
     # Six held-out studies: a finding with n of them scores at best min(n, 6) / 6.
     held = [json.loads(x) for x in (archives["held"] / "labels.jsonl").read_text().splitlines()]
     counts = [sum(r["findings"][f] for r in held) for f in FINDINGS]
@@ -130,6 +140,7 @@ def test_train_resume_register_and_evaluate(
     assert 0.0 <= probe["mean"] <= 1.0
     table = (report_dir / "evaluation.md").read_text()
     assert table.startswith("Training studies") and "linear probe P@10" in table
+    assert "[95% CI]" in table and "cases)" in table
     assert (report_dir / "roc_external.png").stat().st_size > 1000
     assert (report_dir / "few_shot.png").stat().st_size > 1000
     with session_factory(engine)() as s:

@@ -404,6 +404,27 @@ def test_archive_status_page(app: AppTest) -> None:
     assert "flat index, 12 study vectors" in texts(app)
 
 
+def test_archive_status_page_gives_the_mean_auc_with_its_interval(app: AppTest, db: Engine) -> None:
+    evaluation = {
+        "mean_auc": {"internal": 0.908, "external": 0.89},
+        "mean_auc_95ci": {"internal": [0.891, 0.925], "external": [0.862, 0.917]},
+        "zero_shot": {"lv_dilation": {"internal": {"auc": 0.99}, "external": {"auc": 0.98}}},
+    }
+    with transaction(session_factory(db)) as session:
+        version = session.scalars(select(ModelVersion)).one()
+        saved = version.metrics
+        version.metrics = {**(saved or {}), "evaluation": evaluation}
+    try:
+        app.sidebar.radio(key="page").set_value("Archive").run()
+        assert not app.exception, app.exception
+        shown = texts(app)
+        assert "internal **0.908** (95% CI 0.891-0.925)" in shown
+        assert "external **0.890** (95% CI 0.862-0.917)" in shown
+    finally:
+        with transaction(session_factory(db)) as session:
+            session.scalars(select(ModelVersion)).one().metrics = saved
+
+
 def test_a_database_that_goes_away_gives_a_message_not_a_traceback(
     app: AppTest, db: Engine
 ) -> None:

@@ -26,6 +26,7 @@ from cmrclip.config import ModelConfig
 from cmrclip.metrics import (
     best_threshold,
     binary_metrics,
+    bootstrap_ci,
     linear_probe,
     precision_at_k,
     prototype_episodes,
@@ -41,6 +42,8 @@ from cmrsearch.vocabulary import CLIP_VIEWS, FINDINGS
 from trainer.data import TRAIN_STUDIES, Pair, impression_groups, load_pairs, read_train_studies
 
 SHOTS = (1, 2, 4, 8, 16)
+BOOTSTRAP = 1000  # resamples per interval
+COMPARED = ("model", "untrained", "image_statistic")  # one run scores all three
 Array = NDArray[np.float32]
 
 
@@ -108,18 +111,18 @@ def _both_classes(y: NDArray[np.bool_]) -> bool:
     return bool(y.any() and (~y).any())
 
 
+def _prompt_scores(enc: Encoded) -> dict[str, NDArray[np.float64]]:
+    """Per finding, each study's mean cosine to the positive prompts minus the negative."""
+    return {f: zero_shot_scores(enc.studies, *enc.prompts[f]) for f in FINDINGS}
+
+
 def _zero_shot(
-    enc: Encoded,
+    scores: dict[str, NDArray[np.float64]],
     train: NDArray[np.intp],
     cohorts: dict[str, NDArray[np.intp]],
     truth: dict[str, NDArray[np.bool_]],
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for finding in FINDINGS:
-        pos, neg = enc.prompts[finding]
-        scores = zero_shot_scores(enc.studies, pos, neg)
-        out[finding] = _per_cohort(scores, truth[finding], train, cohorts)
-    return out
+    return {f: _per_cohort(s, truth[f], train, cohorts) for f, s in scores.items()}
 
 
 def _per_cohort(
@@ -141,8 +144,12 @@ def _per_cohort(
 def _binary(
     scores: NDArray[np.float64], y: NDArray[np.bool_], threshold: float
 ) -> dict[str, float]:
-    result = {"auc": roc_auc(scores, y), "positives": int(y.sum()), "n": len(y)}
+    result: dict[str, Any] = {"auc": roc_auc(scores, y), "positives": int(y.sum()), "n": len(y)}
     if _both_classes(y):
+        # Positives and negatives resampled apart: a finding with 10 cases in a cohort
+        # has an AUC some 0.1 wide either way, which the point value hides.
+        ci = bootstrap_ci(roc_auc, scores, y, n=BOOTSTRAP, seed=0, strata=y)
+        result["auc_95ci"] = list(ci)
         result.update(binary_metrics(scores, y, threshold))
     return result
 
@@ -236,15 +243,12 @@ def _probe_precision(
     return out
 
 
-def _statistic_zero_shot(
-    features: Array,
-    train: NDArray[np.intp],
-    cohorts: dict[str, NDArray[np.intp]],
-    truth: dict[str, NDArray[np.bool_]],
-) -> dict[str, Any]:
+def _statistic_scores(
+    features: Array, train: NDArray[np.intp], truth: dict[str, NDArray[np.bool_]]
+) -> dict[str, NDArray[np.float64]]:
     """The single image statistic (and direction) that best separates each finding on the
     training studies, applied unchanged to the held-out cohorts."""
-    out: dict[str, Any] = {}
+    out: dict[str, NDArray[np.float64]] = {}
     for finding in FINDINGS:
         y = truth[finding]
         if not _both_classes(y[train]):
@@ -255,8 +259,7 @@ def _statistic_zero_shot(
             for s, a in ((1.0, auc), (-1.0, 1 - auc)):
                 if a == a and a > best_auc:
                     best, sign, best_auc = j, s, a
-        scores = sign * features[:, best].astype(np.float64)
-        out[finding] = _per_cohort(scores, y, train, cohorts)
+        out[finding] = sign * features[:, best].astype(np.float64)
     return out
 
 
@@ -267,6 +270,22 @@ def _mean_auc(per_finding: dict[str, Any], cohort: str) -> float:
         if cohort in v and v[cohort]["auc"] == v[cohort]["auc"]
     ]
     return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _mean_auc_interval(
+    scores: dict[str, NDArray[np.float64]],
+    truth: dict[str, NDArray[np.bool_]],
+    idx: NDArray[np.intp],
+) -> list[float]:
+    """95% bootstrap interval of a cohort's mean AUC, its studies resampled jointly for
+    every finding (a finding drawn without a positive is left out of that resample)."""
+
+    def mean_auc(rows: NDArray[np.intp]) -> float:
+        aucs = [roc_auc(s[rows], truth[f][rows]) for f, s in scores.items()]
+        kept = [a for a in aucs if a == a]
+        return float(np.mean(kept)) if kept else float("nan")
+
+    return list(bootstrap_ci(mean_auc, idx, n=BOOTSTRAP, seed=0))
 
 
 def evaluate(
@@ -317,10 +336,12 @@ def evaluate(
     }
     for name, model in (("model", trained), ("untrained", untrained)):
         enc = _encode(model, pairs)
-        zero = _zero_shot(enc, train, cohorts, truth)
+        scores = _prompt_scores(enc)
+        zero = _zero_shot(scores, train, cohorts, truth)
         report[name] = {
             "zero_shot": zero,
             "mean_auc": {c: _mean_auc(zero, c) for c in cohorts},
+            "mean_auc_95ci": {c: _mean_auc_interval(scores, truth, i) for c, i in cohorts.items()},
             "few_shot": _few_shot(enc.studies, train, cohorts, truth, seed),
             "retrieval": _retrieval(enc, pairs, cohorts),
             "finding_precision_at_10": _precision(enc, cohorts, truth),
@@ -328,10 +349,12 @@ def evaluate(
         }
         if name == "model" and out_dir is not None:
             _plots(enc, train, cohorts, truth, report["model"], out_dir)
-    stat_zero = _statistic_zero_shot(stats_z, train, cohorts, truth)
+    stat_scores = _statistic_scores(stats_z, train, truth)
+    stat_zero = _zero_shot(stat_scores, train, cohorts, truth)
     report["image_statistic"] = {
         "zero_shot": stat_zero,
         "mean_auc": {c: _mean_auc(stat_zero, c) for c in cohorts},
+        "mean_auc_95ci": {c: _mean_auc_interval(stat_scores, truth, i) for c, i in cohorts.items()},
         "few_shot": _few_shot(stats_z, train, cohorts, truth, seed),
         "probe_precision_at_10": _probe_precision(stats_z, train, cohorts, truth),
     }
@@ -350,7 +373,7 @@ def markdown(report: dict[str, Any]) -> str:
     cohorts = list(report["cohorts"])
     head = (
         "| finding | "
-        + " | ".join(f"{c} AUC (model / untrained / image stat)" for c in cohorts)
+        + " | ".join(f"{c} AUC (model [95% CI] / untrained / image stat)" for c in cohorts)
         + " |"
     )
     lines = [
@@ -362,22 +385,17 @@ def markdown(report: dict[str, Any]) -> str:
     for finding in FINDINGS:
         cells = []
         for c in cohorts:
-            values = [
-                report[m]["zero_shot"].get(finding, {}).get(c, {}).get("auc", float("nan"))
-                for m in ("model", "untrained", "image_statistic")
-            ]
-            cells.append(" / ".join(f"{v:.2f}" for v in values))
+            entries = [report[m]["zero_shot"].get(finding, {}).get(c, {}) for m in COMPARED]
+            values = [f"{e.get('auc', float('nan')):.2f}" for e in entries]
+            values[0] += _interval(entries[0].get("auc_95ci"))
+            cells.append(" / ".join(values) + f" ({entries[0].get('positives', 0)} cases)")
         lines.append(f"| {finding} | " + " | ".join(cells) + " |")
-    lines.append(
-        "| **mean** | "
-        + " | ".join(
-            " / ".join(
-                f"{report[m]['mean_auc'][c]:.2f}" for m in ("model", "untrained", "image_statistic")
-            )
-            for c in cohorts
-        )
-        + " |"
-    )
+    means = []
+    for c in cohorts:
+        values = [f"{report[m]['mean_auc'][c]:.2f}" for m in COMPARED]
+        values[0] += _interval(report["model"].get("mean_auc_95ci", {}).get(c))
+        means.append(" / ".join(values))
+    lines.append("| **mean** | " + " | ".join(means) + " |")
     lines += [
         "",
         "| metric | " + " | ".join(f"{c} (model / untrained)" for c in cohorts) + " |",
@@ -406,6 +424,10 @@ def markdown(report: dict[str, Any]) -> str:
         "| finding query P@10, best attainable | " + " | ".join(f"{v:.2f}" for v in ceilings) + " |"
     )
     return "\n".join(lines) + "\n"
+
+
+def _interval(ci: list[float] | None) -> str:
+    return f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
 
 
 def _plots(

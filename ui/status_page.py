@@ -38,10 +38,13 @@ def render(res: Resources, user: str) -> None:
     evaluation = metrics.get("evaluation")
     if evaluation:
         auc = evaluation.get("mean_auc", {})
-        st.markdown(
-            "Mean zero-shot AUC: "
-            + ", ".join(f"{cohort} **{value:.3f}**" for cohort, value in auc.items())
-        )
+        intervals = evaluation.get("mean_auc_95ci", {})  # absent before 2026-12-05
+        shown = [
+            f"{cohort} **{value:.3f}**"
+            + (" (95% CI {:.3f}-{:.3f})".format(*intervals[cohort]) if cohort in intervals else "")
+            for cohort, value in auc.items()
+        ]
+        st.markdown("Mean zero-shot AUC: " + ", ".join(shown))
         rows = {
             finding_label(f): {cohort: v.get(cohort, {}).get("auc") for cohort in auc}
             for f, v in evaluation.get("zero_shot", {}).items()
