@@ -272,6 +272,19 @@ def _mean_auc(per_finding: dict[str, Any], cohort: str) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
+def _means(
+    zero: dict[str, Any],
+    scores: dict[str, NDArray[np.float64]],
+    truth: dict[str, NDArray[np.bool_]],
+    cohorts: dict[str, NDArray[np.intp]],
+) -> dict[str, dict[str, Any]]:
+    """Per cohort, the mean zero-shot AUC over the findings and its interval."""
+    return {
+        "mean_auc": {c: _mean_auc(zero, c) for c in cohorts},
+        "mean_auc_95ci": {c: _mean_auc_interval(scores, truth, i) for c, i in cohorts.items()},
+    }
+
+
 def _mean_auc_interval(
     scores: dict[str, NDArray[np.float64]],
     truth: dict[str, NDArray[np.bool_]],
@@ -340,8 +353,7 @@ def evaluate(
         zero = _zero_shot(scores, train, cohorts, truth)
         report[name] = {
             "zero_shot": zero,
-            "mean_auc": {c: _mean_auc(zero, c) for c in cohorts},
-            "mean_auc_95ci": {c: _mean_auc_interval(scores, truth, i) for c, i in cohorts.items()},
+            **_means(zero, scores, truth, cohorts),
             "few_shot": _few_shot(enc.studies, train, cohorts, truth, seed),
             "retrieval": _retrieval(enc, pairs, cohorts),
             "finding_precision_at_10": _precision(enc, cohorts, truth),
@@ -353,8 +365,7 @@ def evaluate(
     stat_zero = _zero_shot(stat_scores, train, cohorts, truth)
     report["image_statistic"] = {
         "zero_shot": stat_zero,
-        "mean_auc": {c: _mean_auc(stat_zero, c) for c in cohorts},
-        "mean_auc_95ci": {c: _mean_auc_interval(stat_scores, truth, i) for c, i in cohorts.items()},
+        **_means(stat_zero, stat_scores, truth, cohorts),
         "few_shot": _few_shot(stats_z, train, cohorts, truth, seed),
         "probe_precision_at_10": _probe_precision(stats_z, train, cohorts, truth),
     }
