@@ -233,6 +233,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             "mean_auc": report["model"]["mean_auc"],
             "mean_auc_95ci": report["model"]["mean_auc_95ci"],
             "zero_shot": zero,
+            "prompts": report["model"]["prompts"],
             "thresholds": thresholds,
         }
         register(engine, checkpoint, {"evaluation": evaluation})

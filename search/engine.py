@@ -113,7 +113,10 @@ class SearchEngine:
         self._floor: float | None = None
         self._reports: NDArray[np.float32] | None = None
         self._impression_texts: list[str] | None = None
-        self._prompts: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
+        # (positive, negative) prompt texts -> their vectors
+        self._prompts: dict[
+            tuple[tuple[str, ...], tuple[str, ...]], tuple[NDArray[np.float32], NDArray[np.float32]]
+        ] = {}
         self._impressions = SentenceCache(
             home / "cache" / f"sentences-{self.version}.npz",
             self._sentence_space,
@@ -315,11 +318,12 @@ class SearchEngine:
             ).all()
         if not rows:
             return {}
-        thresholds = self.thresholds()
+        evaluation = self._evaluation()
+        thresholds = dict(evaluation.get("thresholds", {}))
         vectors = np.stack([np.frombuffer(v, "<f4") for _, v in rows])
         out: dict[str, dict[str, dict[str, float]]] = {uid: {} for uid, _ in rows}
         for finding in FINDINGS:
-            pos, neg = self._prompt_vectors(finding)
+            pos, neg = self._prompt_vectors(finding, evaluation.get("prompts", {}))
             scores = zero_shot_scores(vectors, pos, neg)
             threshold = float(thresholds.get(finding, 0.0))
             # A logistic around the evaluation threshold: 0.5 exactly at the cut.
@@ -482,21 +486,28 @@ class SearchEngine:
         floor over the archive's reports, prompt vectors."""
         self.index()
         self.floor()
+        checked = self._evaluation().get("prompts", {})
         for finding in FINDINGS:
-            self._prompt_vectors(finding)
+            self._prompt_vectors(finding, checked)
         sentences = {s for text in self.impressions() for s in split_sentences(text)}
         if len(sentences) <= MAX_WARM_SENTENCES:  # reports repeat their sentences a lot
             self._impressions.vectors(sorted(sentences))
 
-    def _prompt_vectors(self, finding: str) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    def _prompt_vectors(
+        self, finding: str, checked: dict[str, dict[str, list[str]]]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """``checked``: the prompts evaluation kept for this model (its thresholds were set
+        on their scores); a finding it did not check scores with all of `PROMPTS`."""
+        kept = checked.get(finding, {})
+        pos = tuple(kept.get("positive") or PROMPTS[finding][0])
+        neg = tuple(kept.get("negative") or PROMPTS[finding][1])
         with self._lock:
-            if finding not in self._prompts:
-                pos, neg = PROMPTS[finding]
-                self._prompts[finding] = (
+            if (pos, neg) not in self._prompts:
+                self._prompts[pos, neg] = (
                     self.model.encode_text(list(pos)),
                     self.model.encode_text(list(neg)),
                 )
-            return self._prompts[finding]
+            return self._prompts[pos, neg]
 
 
 def _check_text(text: str) -> str:

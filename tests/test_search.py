@@ -20,9 +20,12 @@ from conftest import BACKENDS, fresh_database, index_phantom, point_at, untraine
 from sqlalchemy import func, select
 
 from catalog.db import make_engine, session_factory, transaction
-from catalog.models import Embedding, Study
+from catalog.models import Embedding, ModelVersion, Study
+from cmrclip.metrics import zero_shot_scores
+from cmrclip.prompts import PROMPTS
 from cmrsearch.cli import main
 from phantom.archive import generate
+from search.embed import STUDY
 from search.engine import SearchEngine, SearchError
 from search.filters import FilterError, parse_filters
 from search.store import index_path
@@ -186,6 +189,49 @@ def test_classify_gives_every_finding_a_probability(
     result = searchable.classify(str(labels(archive)[0]["study_uid"]))
     assert len(result) == 14
     assert all(0.0 <= v["probability"] <= 1.0 for v in result.values())
+
+
+def test_classify_scores_with_the_prompts_evaluation_kept(
+    searchable: SearchEngine, archive: Path
+) -> None:
+    uid = str(labels(archive)[0]["study_uid"])
+    before = searchable.classify(uid)
+    with searchable.sessions() as session:
+        vector = session.scalars(
+            select(Embedding.vector)
+            .join(Study, Study.id == Embedding.study_id)
+            .where(Study.study_uid == uid, Embedding.view == STUDY)
+        ).one()
+        version = session.get(ModelVersion, searchable.version)
+        assert version is not None
+        saved = version.metrics
+    study = np.frombuffer(vector, "<f4")[None, :]
+    encode = searchable.model.encode_text
+    positive, negative = PROMPTS["lv_dilation"]
+    every = zero_shot_scores(study, encode(list(positive)), encode(list(negative)))[0]
+    # The one pair of prompts whose score differs most from all of them (an untrained
+    # tower puts the prompts close together).
+    gap, i, j = max(
+        (abs(zero_shot_scores(study, encode([p]), encode([n]))[0] - every), i, j)
+        for i, p in enumerate(positive)
+        for j, n in enumerate(negative)
+    )
+    checked = zero_shot_scores(study, encode([positive[i]]), encode([negative[j]]))[0]
+    kept = {"lv_dilation": {"positive": [positive[i]], "negative": [negative[j]]}}
+    with transaction(searchable.sessions) as session:
+        session.get(ModelVersion, searchable.version).metrics = {  # type: ignore[union-attr]
+            **(saved or {}),
+            "evaluation": {"thresholds": {}, "prompts": kept},
+        }
+    try:
+        after = searchable.classify(uid)
+    finally:
+        with transaction(searchable.sessions) as session:
+            session.get(ModelVersion, searchable.version).metrics = saved  # type: ignore[union-attr]
+    assert before["lv_dilation"]["score"] == pytest.approx(every, abs=1e-4)
+    assert after["lv_dilation"]["score"] == pytest.approx(checked, abs=1e-4)
+    assert gap > 1e-3  # more than classify's rounding to 4 decimals
+    assert after["lv_hypertrophy"] == before["lv_hypertrophy"]  # not checked: every prompt
 
 
 def test_cohort_exports_csv(

@@ -140,12 +140,17 @@ def test_train_resume_register_and_evaluate(
     assert 0.0 <= probe["mean"] <= 1.0
     table = (report_dir / "evaluation.md").read_text()
     assert table.startswith("Training studies") and "linear probe P@10" in table
-    assert "[95% CI]" in table and "cases)" in table
+    assert "[95% CI]" in table and "cases)" in table and "Prompts left out" in table
+    kept = report["model"]["prompts"]  # type: ignore[index]
+    assert set(kept) == set(FINDINGS)
+    assert all(sides["positive"] and sides["negative"] for sides in kept.values())
     assert (report_dir / "roc_external.png").stat().st_size > 1000
     assert (report_dir / "few_shot.png").stat().st_size > 1000
     with session_factory(engine)() as s:
         row = s.get(ModelVersion, version_id(last))
         assert row is not None and row.metrics and "evaluation" in row.metrics
+        # Search scores findings with the prompts evaluation kept, as their thresholds were.
+        assert row.metrics["evaluation"]["prompts"] == report["model"]["prompts"]  # type: ignore[index]
     engine.dispose()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,38 @@ def _truth(pairs: list[Pair], labels: dict[str, dict[str, Any]], finding: str) -
 def _both_classes(y: NDArray[np.bool_]) -> bool:
     """Positives and negatives both present: what an AUC, a threshold or a probe needs."""
     return bool(y.any() and (~y).any())
+
+
+def _check_prompts(
+    enc: Encoded, train: NDArray[np.intp], truth: dict[str, NDArray[np.bool_]]
+) -> tuple[Encoded, dict[str, dict[str, list[str]]]]:
+    """Each finding's prompts checked on the training studies, as its threshold is: a
+    positive prompt that alone ranks them against the finding (AUC <= 0.5), or a
+    negative one that ranks them for it (>= 0.5), is left out; where every prompt of a
+    side would be, the least wrong one stays. Returns the encoding with the prompts
+    kept, and their texts (search scores with the same ones)."""
+    prompts: dict[str, tuple[Array, Array]] = {}
+    texts: dict[str, dict[str, list[str]]] = {}
+    for finding, (positive, negative) in PROMPTS.items():
+        pos, neg = enc.prompts[finding]
+        y = truth[finding][train]
+        keep_pos, keep_neg = np.ones(len(pos), bool), np.ones(len(neg), bool)
+        if _both_classes(y):
+            x = enc.studies[train]
+            keep_pos = _right_way(np.array([roc_auc(x @ e, y) for e in pos]))
+            keep_neg = _right_way(1 - np.array([roc_auc(x @ e, y) for e in neg]))
+        prompts[finding] = (pos[keep_pos], neg[keep_neg])
+        texts[finding] = {
+            "positive": [t for t, k in zip(positive, keep_pos, strict=True) if k],
+            "negative": [t for t, k in zip(negative, keep_neg, strict=True) if k],
+        }
+    return replace(enc, prompts=prompts), texts
+
+
+def _right_way(aucs: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Prompts whose AUC (oriented so that higher is right) beats chance; else the best."""
+    right = aucs > 0.5
+    return right if right.any() else aucs == np.nanmax(aucs)
 
 
 def _prompt_scores(enc: Encoded) -> dict[str, NDArray[np.float64]]:
@@ -348,7 +380,7 @@ def evaluate(
         "cohorts": {k: len(v) for k, v in cohorts.items()},
     }
     for name, model in (("model", trained), ("untrained", untrained)):
-        enc = _encode(model, pairs)
+        enc, prompts = _check_prompts(_encode(model, pairs), train, truth)
         scores = _prompt_scores(enc)
         zero = _zero_shot(scores, train, cohorts, truth)
         report[name] = {
@@ -358,6 +390,7 @@ def evaluate(
             "retrieval": _retrieval(enc, pairs, cohorts),
             "finding_precision_at_10": _precision(enc, cohorts, truth),
             "probe_precision_at_10": _probe_precision(enc.studies, train, cohorts, truth),
+            "prompts": prompts,
         }
         if name == "model" and out_dir is not None:
             _plots(enc, train, cohorts, truth, report["model"], out_dir)
@@ -434,6 +467,19 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(
         "| finding query P@10, best attainable | " + " | ".join(f"{v:.2f}" for v in ceilings) + " |"
     )
+    kept = report["model"].get("prompts", {})
+    left_out = [
+        f"{finding}: {text!r}"
+        for finding, sides in PROMPTS.items()
+        for side, texts in zip(("positive", "negative"), sides, strict=True)
+        for text in texts
+        if finding in kept and text not in kept[finding][side]
+    ]
+    lines += [
+        "",
+        "Prompts left out (they rank the training studies the wrong way): "
+        + ("; ".join(left_out) or "none"),
+    ]
     return "\n".join(lines) + "\n"
 
 
