@@ -7,7 +7,7 @@ import numpy as np
 from cmrclip.metrics import roc_auc
 from cmrclip.prompts import PROMPTS
 from cmrsearch.vocabulary import FINDINGS
-from trainer.evaluate import Encoded, _check_prompts, _prompt_scores
+from trainer.evaluate import Encoded, _binary, _check_prompts, _prompt_scores
 
 RIGHT = np.array([1.0, 0.0, 0.0], np.float32)  # points at the studies with the finding
 
@@ -46,3 +46,13 @@ def test_prompts_that_rank_training_studies_the_wrong_way_are_left_out() -> None
     # Left out, the wrong-way prompts no longer turn the score around.
     assert roc_auc(_prompt_scores(enc)["lv_dilation"], y) < 0.2
     assert roc_auc(_prompt_scores(checked)["lv_dilation"], y) > 0.8
+
+
+def test_an_auc_interval_needs_two_cases_of_each_class() -> None:
+    scores = np.linspace(0.0, 1.0, 12)
+    one_case = np.arange(12) == 11
+    assert "auc_95ci" not in _binary(scores, one_case, 0.5)
+    three = np.isin(np.arange(12), [2, 9, 11])
+    result = _binary(scores, three, 0.5)
+    low, high = result["auc_95ci"]
+    assert low < result["auc"] < high

@@ -124,7 +124,7 @@ def test_train_resume_register_and_evaluate(
     intervals = 0
     for finding, cohorts_ in report["model"]["zero_shot"].items():  # type: ignore[index]
         held_out = cohorts_["external"]
-        if 0 < held_out["positives"] < held_out["n"]:
+        if 2 <= held_out["positives"] <= held_out["n"] - 2:
             low, high = held_out["auc_95ci"]
             assert 0.0 <= low <= held_out["auc"] <= high <= 1.0, finding
             intervals += 1
@@ -140,7 +140,7 @@ def test_train_resume_register_and_evaluate(
     assert 0.0 <= probe["mean"] <= 1.0
     table = (report_dir / "evaluation.md").read_text()
     assert table.startswith("Training studies") and "linear probe P@10" in table
-    assert "[95% CI]" in table and "cases)" in table and "Prompts left out" in table
+    assert "[95% CI]" in table and "case" in table and "Prompts left out" in table
     kept = report["model"]["prompts"]  # type: ignore[index]
     assert set(kept) == set(FINDINGS)
     assert all(sides["positive"] and sides["negative"] for sides in kept.values())

@@ -178,11 +178,13 @@ def _binary(
 ) -> dict[str, float]:
     result: dict[str, Any] = {"auc": roc_auc(scores, y), "positives": int(y.sum()), "n": len(y)}
     if _both_classes(y):
+        result.update(binary_metrics(scores, y, threshold))
+    if min(y.sum(), (~y).sum()) >= 2:
         # Positives and negatives resampled apart: a finding with 10 cases in a cohort
-        # has an AUC some 0.1 wide either way, which the point value hides.
+        # has an AUC some 0.1 wide either way, which the point value hides. A single
+        # case gets none: resampling it would only measure the negatives around it.
         ci = bootstrap_ci(roc_auc, scores, y, n=BOOTSTRAP, seed=0, strata=y)
         result["auc_95ci"] = list(ci)
-        result.update(binary_metrics(scores, y, threshold))
     return result
 
 
@@ -432,7 +434,8 @@ def markdown(report: dict[str, Any]) -> str:
             entries = [report[m]["zero_shot"].get(finding, {}).get(c, {}) for m in COMPARED]
             values = [f"{e.get('auc', float('nan')):.2f}" for e in entries]
             values[0] += _interval(entries[0].get("auc_95ci"))
-            cells.append(" / ".join(values) + f" ({entries[0].get('positives', 0)} cases)")
+            cases = entries[0].get("positives", 0)
+            cells.append(" / ".join(values) + f" ({cases} case{'' if cases == 1 else 's'})")
         lines.append(f"| {finding} | " + " | ".join(cells) + " |")
     means = []
     for c in cohorts:
