@@ -165,6 +165,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             "measurement_weight",
             "unlocated_statements",
             "interpretation_statements",
+            "view_dropout",
         )
         if (value := getattr(args, name)) is not None
     }
@@ -525,6 +526,13 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help='also train on the interpretation that closes a statement ("..., '
         'non-ischaemic pattern"; default: on)',
+    )
+    train.add_argument(
+        "--view-dropout",
+        type=_fraction,
+        metavar="P",
+        help="chance that training hides each view of a study, one always kept (0 to 1; "
+        "default 0.2)",
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)

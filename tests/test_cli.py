@@ -150,9 +150,10 @@ def test_unknown_subcommands_are_refused(capsys: pytest.CaptureFixture[str]) -> 
         ("--statement-weight", "1.5", "not a number from 0 to 1"),
         ("--measurement-weight", "-1", "not a number of 0 or more"),
         ("--measurement-weight", "nan", "not a number of 0 or more"),
+        ("--view-dropout", "1.5", "not a number from 0 to 1"),
     ],
 )
-def test_loss_weights_out_of_range_are_refused(
+def test_training_options_out_of_range_are_refused(
     option: str, value: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
