@@ -88,6 +88,9 @@ def test_train_resume_register_and_evaluate(
     assert main([*argv[:-2], "--no-interpretation-statements", "--batch-size", "6"]) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "other options (interpretation_statements True -> False)" in error
+    assert main([*argv[:-2], "--view-dropout", "0.5", "--batch-size", "6"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"other options (view_dropout {TrainConfig().view_dropout} -> 0.5)" in error
     assert version_id(last) == kept
     epochs = [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
