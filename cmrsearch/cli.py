@@ -531,8 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--view-dropout",
         type=_fraction,
         metavar="P",
-        help="chance that training hides each view of a study, one always kept (0 to 1; "
-        "default 0.2)",
+        help="chance that training hides each view of a study, one always kept (0 to 1; default 0)",
     )
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(handler=cmd_train)

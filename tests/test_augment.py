@@ -39,7 +39,7 @@ def test_lge_slices_keep_their_base_to_apex_order() -> None:
         study["lge"] = np.stack([np.full((64, 64), 40 + 80 * k, np.uint8) for k in range(3)])
     clips, mask = collate(batch, torch.device("cpu"))
     rngs = [np.random.default_rng(i) for i in range(20)]
-    out, _ = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8)
+    out, _ = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8, view_dropout=0.2)
     means = out["lge"].mean(dim=(2, 3))
     assert out["lge"].shape[1] == 3 and bool((means.diff(dim=1) > 0).all())
 
@@ -95,7 +95,7 @@ def test_a_studys_augmentation_does_not_depend_on_its_batch() -> None:
     def augmented(items: list[dict[str, np.ndarray]], ids: list[int]) -> dict[str, torch.Tensor]:
         clips, mask = collate(items, torch.device("cpu"))
         rngs = [np.random.default_rng([7, i]) for i in ids]
-        return augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8)[0]
+        return augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=8, view_dropout=0.2)[0]
 
     alone = augmented([batch[2]], [2])
     together = augmented(batch, [0, 1, 2])
@@ -117,6 +117,6 @@ def test_augmented_clips_feed_the_network(frames: int) -> None:
     model = CMRCLIP(config)
     clips, mask = collate(studies(2), torch.device("cpu"))
     rngs = [np.random.default_rng(i) for i in range(2)]
-    out, kept = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=frames)
+    out, kept = augment_batch(clips, mask, rngs, CLIP_VIEWS, frames=frames, view_dropout=0.2)
     study, _ = model.video_embeddings(out, kept)
     assert study.shape == (2, config.embed_dim) and torch.isfinite(study).all()

@@ -1,11 +1,12 @@
 """Training augmentation of a collated batch, in torch on the training device.
 
 Per study: intensity (gamma and gain), a shift of a few pixels shared by its views,
-and view dropout (a study missing views, as real studies do; at least one
-present view always stays). Per cine view (LGE frames are slices, not phases): a
-shift of the starting cardiac phase and, sometimes, a coarser temporal stride. Each
-study draws from its own generator, so a study's augmentation does not depend on the
-batch it lands in or on how a batch is sharded over processes. Done on the batch (one
+and view dropout (a study missing views, as real studies do; at least one present
+view always stays; off by default in training, see the README). Per cine view (LGE
+frames are slices, not phases): a shift of the starting cardiac phase and, sometimes,
+a coarser temporal stride. Each study draws from its own generator, so a study's
+augmentation does not depend on the batch it lands in or on how a batch is sharded
+over processes. Done on the batch (one
 ``grid_sample``), not per study in numpy: that was as slow as the network's forward
 and backward pass on a CPU.
 
@@ -36,7 +37,7 @@ def augment_batch(
     rngs: list[np.random.Generator],
     views: tuple[str, ...],
     frames: int,
-    view_dropout: float = 0.2,
+    view_dropout: float,
 ) -> tuple[dict[str, Tensor], Tensor]:
     """``clips``: view -> (B, T, H, W) uint8 as from ``collate``; ``mask``: (B, V) presence.
 
