@@ -6,9 +6,8 @@ view always stays; off by default in training, see the README). Per cine view (L
 frames are slices, not phases): a shift of the starting cardiac phase and, sometimes,
 a coarser temporal stride. Each study draws from its own generator, so a study's
 augmentation does not depend on the batch it lands in or on how a batch is sharded
-over processes. Done on the batch (one
-``grid_sample``), not per study in numpy: that was as slow as the network's forward
-and backward pass on a CPU.
+over processes. Done on the batch (one ``grid_sample``), not per study in numpy: that
+was as slow as the network's forward and backward pass on a CPU.
 
 No zoom: clips are crops of a fixed physical size, so a length in pixels is a length
 in mm, and the size findings are thresholds in mm (aortic root 38 mm, LA 40 mm). A

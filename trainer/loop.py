@@ -57,8 +57,8 @@ class TrainConfig:
     val_fraction: float = 0.15
     seed: int = 0
     device: str = "auto"
-    # Hiding views in training lost held-out AUC over three seeds (README); studies
-    # that lack views still train, masked.
+    # Hiding views cost held-out AUC on three seeds and helped only studies with SAX
+    # cines alone (README); studies that lack views still train, masked.
     view_dropout: float = 0.0
     # Share of the loss that aligns studies with single report statements (see README).
     statement_weight: float = 0.8
