@@ -105,5 +105,26 @@ PROMPTS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 }
 assert set(PROMPTS) == set(FINDINGS)
 
-# Free-text query per finding, for finding-query precision@10.
-QUERIES: Final[dict[str, str]] = {f: PROMPTS[f][0][0] for f in FINDINGS}
+# Free-text query per finding, for finding-query precision@10: the finding named as a
+# reader would type it, with no pattern or place the finding does not require. Truth
+# counts every non-ischaemic pattern (mid-wall, patchy, diffuse, subepicardial), every
+# infarct depth and every territory; a query naming one of them ("Mid-wall LGE,
+# non-ischaemic pattern.") asks for part of the finding and ranks the rest below other
+# hearts (README).
+QUERIES: Final[dict[str, str]] = {
+    "lv_dilation": "Dilated LV.",
+    "lv_systolic_dysfunction": "Impaired LV systolic function.",
+    "lv_hypertrophy": "Left ventricular hypertrophy.",
+    "asymmetric_septal_hypertrophy": "Asymmetric septal hypertrophy.",
+    "rv_dilation": "Dilated RV.",
+    "rv_systolic_dysfunction": "Impaired RV systolic function.",
+    "regional_wall_motion_abnormality": "Regional wall motion abnormality.",
+    "apical_aneurysm": "Apical LV aneurysm.",
+    "lv_thrombus": "LV thrombus.",
+    "pericardial_effusion": "Pericardial effusion.",
+    "lge_ischemic": "Ischaemic LGE.",
+    "lge_nonischemic": "Non-ischaemic LGE.",
+    "la_enlargement": "Dilated LA.",
+    "aortic_root_dilation": "Dilated aortic root.",
+}
+assert set(QUERIES) == set(FINDINGS)

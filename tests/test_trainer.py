@@ -144,6 +144,8 @@ def test_train_resume_register_and_evaluate(
     table = (report_dir / "evaluation.md").read_text()
     assert table.startswith("Training studies") and "linear probe P@10" in table
     assert "[95% CI]" in table and "case" in table and "Prompts left out" in table
+    sizes = report["cohorts"].values()  # type: ignore[union-attr]
+    assert ("cohorts of unequal size" in table) == (max(sizes) > 1.5 * min(sizes))
     kept = report["model"]["prompts"]  # type: ignore[index]
     assert set(kept) == set(FINDINGS)
     assert all(sides["positive"] and sides["negative"] for sides in kept.values())
