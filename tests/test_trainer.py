@@ -23,6 +23,7 @@ from cmrsearch.cli import main
 from cmrsearch.vocabulary import FINDINGS
 from phantom.archive import generate
 from trainer.data import impression_groups, read_train_studies
+from trainer.evaluate import UNEQUAL
 from trainer.loop import STATE_FILE, TrainConfig, _resume, make_optimizer
 from trainer.measurements import MEASUREMENTS
 
@@ -145,7 +146,7 @@ def test_train_resume_register_and_evaluate(
     assert table.startswith("Training studies") and "linear probe P@10" in table
     assert "[95% CI]" in table and "case" in table and "Prompts left out" in table
     sizes = report["cohorts"].values()  # type: ignore[union-attr]
-    assert ("cohorts of unequal size" in table) == (max(sizes) > 1.5 * min(sizes))
+    assert ("cohorts of unequal size" in table) == (max(sizes) > UNEQUAL * min(sizes))
     kept = report["model"]["prompts"]  # type: ignore[index]
     assert set(kept) == set(FINDINGS)
     assert all(sides["positive"] and sides["negative"] for sides in kept.values())

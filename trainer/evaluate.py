@@ -478,8 +478,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"Held-out cohorts of unequal size ({', '.join(f'{c} {n}' for c, n in sizes.items())}):"
-            " P@10 and R@k depend on how many studies a query ranks, so compare them across"
-            " cohorts of one size (the README's external archive matches the internal cohort).",
+            " P@10 and R@k depend on how many studies a query ranks, so compare them only"
+            " across cohorts of one size.",
         ]
     kept = report["model"].get("prompts", {})
     left_out = [
