@@ -161,3 +161,29 @@ def test_training_options_out_of_range_are_refused(
     assert exc.value.code == 2
     assert f"'{value}' is {says}" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
+
+
+def test_train_help_states_the_defaults_train_config_holds() -> None:
+    # The help restates each default that lives in TrainConfig; they drift apart silently.
+    import argparse
+    import re
+
+    from cmrsearch.cli import build_parser
+    from trainer.loop import TrainConfig
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help or "" for a in commands.choices["train"]._actions}
+    for name in (
+        "statement_weight",
+        "measurement_weight",
+        "unlocated_statements",
+        "interpretation_statements",
+        "view_dropout",
+    ):
+        value = getattr(TrainConfig(), name)
+        stated = re.search(r"default:? (on|off|[0-9.]+)", helps[name])
+        assert stated, (name, helps[name])
+        if isinstance(value, bool):
+            assert stated.group(1) == ("on" if value else "off"), name
+        else:
+            assert float(stated.group(1)) == value, name
