@@ -148,6 +148,16 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 3 if args.strict and errors else 0
 
 
+# `train` options whose defaults live in TrainConfig alone: unset, they are not passed.
+TRAIN_OVERRIDES = (
+    "statement_weight",
+    "measurement_weight",
+    "unlocated_statements",
+    "interpretation_statements",
+    "view_dropout",
+)
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     import torch
 
@@ -157,18 +167,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = open_catalog(settings)
     torch.set_num_threads(os.cpu_count() or 1)
-    # Options left unset keep TrainConfig's defaults, which live there alone.
-    given = {
-        name: value
-        for name in (
-            "statement_weight",
-            "measurement_weight",
-            "unlocated_statements",
-            "interpretation_statements",
-            "view_dropout",
-        )
-        if (value := getattr(args, name)) is not None
-    }
+    given = {name: value for name in TRAIN_OVERRIDES if (value := getattr(args, name)) is not None}
     config = TrainConfig(
         model=args.config,
         text_layers=args.text_layers,

@@ -168,18 +168,12 @@ def test_train_help_states_the_defaults_train_config_holds() -> None:
     import argparse
     import re
 
-    from cmrsearch.cli import build_parser
+    from cmrsearch.cli import TRAIN_OVERRIDES, build_parser
     from trainer.loop import TrainConfig
 
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     helps = {a.dest: a.help or "" for a in commands.choices["train"]._actions}
-    for name in (
-        "statement_weight",
-        "measurement_weight",
-        "unlocated_statements",
-        "interpretation_statements",
-        "view_dropout",
-    ):
+    for name in TRAIN_OVERRIDES:
         value = getattr(TrainConfig(), name)
         stated = re.search(r"default:? (on|off|[0-9.]+)", helps[name])
         assert stated, (name, helps[name])
