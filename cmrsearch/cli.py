@@ -151,6 +151,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 # `train` options whose defaults live in TrainConfig alone: unset, they are not passed.
 TRAIN_OVERRIDES = (
     "statement_weight",
+    "lge_view_weight",
     "measurement_weight",
     "unlocated_statements",
     "interpretation_statements",
@@ -507,6 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="share of the loss that aligns studies with single report statements "
         "(0 to 1; default 0.8)",
+    )
+    train.add_argument(
+        "--lge-view-weight",
+        type=_non_negative,
+        metavar="W",
+        help="weight of aligning the LGE view alone with the report's statements about "
+        "late enhancement (0 turns it off; default 0.5)",
     )
     train.add_argument(
         "--measurement-weight",

@@ -6,6 +6,7 @@ import pytest
 
 from cmrclip.negation import affirmed
 from trainer.statements import (
+    about_lge,
     core,
     findings_section,
     interpretation,
@@ -238,3 +239,33 @@ def test_an_affirmed_form_some_report_makes_is_no_hard_negative_of_that_report()
     table = statement_table([["No pericardial effusion."], ["Pericardial effusion."]])
     assert table.texts == ["No pericardial effusion.", "Pericardial effusion."]
     assert table.denied.tolist() == [[False, True], [False, False]]
+
+
+@pytest.mark.parametrize(
+    ("statement", "lge"),
+    [
+        ("Mid-wall LGE in the basal to mid septum, non-ischaemic pattern.", True),
+        ("No late gadolinium enhancement to suggest infarction or infiltration.", True),
+        ("Linear intramyocardial enhancement of the septum.", True),
+        ("Transmural scar in the LAD territory.", True),
+        ("Mid-wall septal fibrosis.", True),
+        ("Non-ischaemic pattern.", True),  # the interpretation form of an LGE statement
+        ("Previous inferior myocardial infarction.", True),
+        ("No myocardial scar.", True),  # what LGE rules out teaches the LGE view too
+        ("Moderately dilated LV with severely impaired systolic function.", False),
+        ("Normal RV size and function.", False),
+        ("Small pericardial effusion.", False),
+    ],
+)
+def test_lge_statements_are_those_that_say_what_late_enhancement_shows(
+    statement: str, lge: bool
+) -> None:
+    assert about_lge(statement) is lge
+
+
+def test_the_statement_table_marks_its_lge_statements() -> None:
+    table = statement_table([["Dilated LV.", "No LGE."], ["Subepicardial LGE, lateral wall."]])
+    unmarked = [text for text, lge in zip(table.texts, table.lge, strict=True) if not lge]
+    assert unmarked == ["Dilated LV.", "Dilated left ventricle."]
+    assert "LGE." in table.texts  # the affirmed form: a hard negative of the first study
+    assert len(table.lge) == len(table.texts) == table.made.shape[1]

@@ -24,7 +24,7 @@ from cmrsearch.vocabulary import FINDINGS
 from phantom.archive import generate
 from trainer.data import impression_groups, read_train_studies
 from trainer.evaluate import UNEQUAL
-from trainer.loop import STATE_FILE, TrainConfig, _resume, make_optimizer
+from trainer.loop import STATE_FILE, BatchStatements, TrainConfig, _resume, make_optimizer
 from trainer.measurements import MEASUREMENTS
 
 
@@ -294,3 +294,26 @@ def test_a_text_bank_recalls_the_texts_a_step_leaves_out_of_the_fine_tuned_layer
     fresh = [torch.allclose(second[k], after[i], atol=1e-5) for k, i in enumerate(ids)]
     stale = [torch.allclose(second[k], before[i], atol=1e-5) for k, i in enumerate(ids)]
     assert sum(fresh) == 2 and [not s for s in stale] == fresh
+
+
+def test_the_lge_view_loss_takes_studies_with_lge_against_the_lge_statements() -> None:
+    # Statements: "Dilated LV." (not LGE), "Mid-wall LGE.", "No LGE."; three studies, the
+    # third without an LGE view.
+    text = torch.eye(3)
+    made = torch.tensor([[True, True, False], [True, False, True], [False, False, True]])
+    candidates = made.any(dim=0).expand(3, 3)  # what the batch makes, every study's
+    said = BatchStatements(text, made, candidates, torch.tensor([False, True, True]))
+    video = torch.nn.functional.normalize(torch.tensor([[0.3, 1.0, 0.1], [0.2, 0.4, 1.0]]), dim=1)
+    scale = torch.tensor(4.0)
+    rows = torch.tensor([True, True, False])
+    got = said.loss(torch.cat([video, torch.tensor([[1.0, 0.0, 0.0]])]), scale, rows)
+
+    # By hand: a 2 x 2 problem, each study's positive its own LGE statement.
+    logits = scale * video[:, 1:]
+    by_row = -torch.log_softmax(logits, dim=1).diagonal().mean()
+    by_column = -torch.log_softmax(logits, dim=0).diagonal().mean()
+    assert got.item() == pytest.approx(((by_row + by_column) / 2).item(), rel=1e-6)
+    # The study without an LGE view is left out; with every study counted, it is not.
+    other = said.loss(torch.cat([video, torch.tensor([[0.0, 0.0, 1.0]])]), scale, rows)
+    assert other.item() == pytest.approx(got.item())
+    assert said.loss(torch.cat([video, video[:1]]), scale).item() != pytest.approx(got.item())

@@ -69,6 +69,10 @@ class TrainConfig:
     # With fine-tuned text layers: texts per step that pass through them (`TextBank`).
     fresh_impressions: int = 8
     fresh_statements: int = 64
+    # Added to the loss: the LGE view's own vector against the batch's LGE statements
+    # (`trainer.statements.about_lge`), so that scar is learnt where the images show it
+    # and not from the cines of the hearts it occurs in (README).
+    lge_view_weight: float = 0.5
     # Added to the loss: the report's measurements regressed from the study vector.
     measurement_weight: float = 1.0
 
@@ -207,15 +211,33 @@ class TextBank:
         return model.text_embeddings(features=features, negated=self.negated[ids])
 
 
-def _statement_loss(
+@dataclass
+class BatchStatements:
+    """The distinct statements a batch's reports make, embedded once per step."""
+
+    text: Tensor  # (T, D) normalised
+    made: Tensor  # (B, T): the study's report makes it
+    candidates: Tensor  # (B, T): enters the study's softmax (made by any, or denied by it)
+    lge: Tensor  # (T,): about late enhancement (`trainer.statements.about_lge`)
+
+    def loss(self, video: Tensor, scale: Tensor, rows: Tensor | None = None) -> Tensor:
+        """``video`` (B, D) against the statements; with ``rows``, those studies alone
+        against the LGE statements."""
+        made, candidates, text = self.made, self.candidates, self.text
+        if rows is not None:
+            made, candidates = made[rows][:, self.lge], candidates[rows][:, self.lge]
+            video, text = video[rows], text[self.lge]
+        return multi_positive_loss(video, text.float(), scale, made, candidates)
+
+
+def _batch_statements(
     model: CMRCLIP,
-    video: Tensor,
     statements: Statements,
     bank: TextBank,
     batch: np.ndarray[Any, Any],
     fresh: int,
     seed: list[int],
-) -> Tensor:
+) -> BatchStatements:
     """Studies against the distinct statements their reports make in this batch
     (`trainer.statements`). Every process encodes the batch's statements itself: they
     are shared by its studies, not sharded."""
@@ -226,12 +248,12 @@ def _statement_loss(
     candidates = made.any(dim=0) | denied
     ids = candidates.any(dim=0).nonzero().squeeze(1)
     text = bank.embed(model, ids.tolist(), fresh, seed)
-    return multi_positive_loss(
-        video,
-        text.float(),
-        model.scale(),
-        made[:, ids].to(video.device),
-        candidates[:, ids].to(video.device),
+    device = text.device
+    return BatchStatements(
+        text,
+        made[:, ids].to(device),
+        candidates[:, ids].to(device),
+        torch.from_numpy(statements.lge[ids.numpy()]).to(device),
     )
 
 
@@ -312,6 +334,8 @@ def train(
     steps_per_epoch = max(1, len(train_pairs) // config.batch_size)
     total = steps_per_epoch * config.epochs
     ddp_video = model.video
+    views = model.config.video.views
+    lge_view = views.index("lge") if "lge" in views else None
     if world > 1:
         ddp_video = torch.nn.parallel.DistributedDataParallel(  # type: ignore[assignment]
             model.video, device_ids=[device.index] if device.type == "cuda" else None
@@ -328,14 +352,13 @@ def train(
             for group in optimizer.param_groups:
                 # A state saved before per-group scales existed has no "lr_scale": it means 1.
                 group["lr"] = lr_at(state.step, total, config) * group.get("lr_scale", 1.0)
-            views = model.config.video.views
             clips, mask = collate([train_pairs[i].clips for i in mine], device, views)
             rngs = [np.random.default_rng([config.seed, state.epoch, 1, int(i)]) for i in mine]
             clips, mask = augment_batch(
                 clips, mask, rngs, views, model.config.video.frames, config.view_dropout
             )
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                video, _ = ddp_video(clips, mask)
+                video, per_view = ddp_video(clips, mask)
                 video = torch.nn.functional.normalize(video.float(), dim=-1)
                 seed = [config.seed, state.epoch, s]  # the same draw in every process
                 text = impression_bank.embed(
@@ -348,16 +371,20 @@ def train(
                 )
                 weight = config.statement_weight
                 if weight > 0:
-                    said = _statement_loss(
+                    said = _batch_statements(
                         model,
-                        all_video,
                         statements,
                         statement_bank,
                         gathered,
                         config.fresh_statements,
                         seed,
                     )
-                    loss = (1 - weight) * loss + weight * said
+                    loss = (1 - weight) * loss + weight * said.loss(all_video, model.scale())
+                    if lge_view is not None and config.lge_view_weight > 0:
+                        lge = torch.nn.functional.normalize(per_view[:, lge_view].float(), dim=-1)
+                        has = _gather(mask[:, lge_view].float()) > 0
+                        lge_loss = said.loss(_gather(lge), model.scale(), has)
+                        loss = loss + config.lge_view_weight * lge_loss
                 if head is not None:
                     measured = _measurement_loss(head, all_video, targets, gathered)
                     loss = loss + config.measurement_weight * measured

@@ -96,6 +96,12 @@ _INTERPRETATION = re.compile(
     r")\s*\)?\s*\.?\s*$",
     re.IGNORECASE,
 )
+# What the LGE images show, in the words reports use for it: the statements that the LGE
+# view alone is trained to agree with (`trainer.loop`, ``lge_view_weight``).
+_LGE = re.compile(
+    r"\b(?:LGE|enhancement|enhancing|scar|fibrosis|infarct\w*|non-?isch(?:a)?emic)\b",
+    re.IGNORECASE,
+)
 _CLAUSE_END = re.compile(r"\s*[,:;(]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # "62%. No LGE", never "2.5 cm"
 _FINDINGS = re.compile(
@@ -111,6 +117,11 @@ _SUMMARY = re.compile(
 def text_key(text: str) -> str:
     """Case, numbers and punctuation ignored: "LVEF 62%." and "LVEF 65%." say one thing."""
     return " ".join(_PUNCT.sub(" ", _NUMBERS.sub(" ", text.lower())).split())
+
+
+def about_lge(statement: str) -> bool:
+    """Whether the statement says what late enhancement shows, or that it shows nothing."""
+    return _LGE.search(statement) is not None
 
 
 def statements(text: str) -> list[str]:
@@ -195,6 +206,7 @@ class Statements:
     texts: list[str]  # the forms reports make (first wording per key), then affirmed ones
     made: NDArray[np.bool_]  # (studies, texts): the report makes it
     denied: NDArray[np.bool_]  # (studies, texts): the report rules out this affirmed form
+    lge: NDArray[np.bool_]  # (texts,): says what late enhancement shows (`about_lge`)
 
 
 def statement_table(
@@ -221,4 +233,5 @@ def statement_table(
     for i, (row, negated) in enumerate(zip(made_rows, denied_rows, strict=True)):
         made[i, row] = True
         denied[i, negated] = True
-    return Statements(texts, made, denied & ~made)
+    lge = np.array([about_lge(t) for t in texts], dtype=bool)
+    return Statements(texts, made, denied & ~made, lge)
