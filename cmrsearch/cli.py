@@ -151,7 +151,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 # `train` options whose defaults live in TrainConfig alone: unset, they are not passed.
 TRAIN_OVERRIDES = (
     "statement_weight",
-    "lge_view_weight",
+    "view_statement_weight",
     "measurement_weight",
     "unlocated_statements",
     "interpretation_statements",
@@ -510,11 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(0 to 1; default 0.8)",
     )
     train.add_argument(
-        "--lge-view-weight",
+        "--view-statement-weight",
         type=_non_negative,
         metavar="W",
-        help="weight of aligning the LGE view alone with the report's statements about "
-        "late enhancement (0 turns it off; default 0.5)",
+        help="weight of aligning the LGE and LVOT views alone with the report's statements "
+        "about scar and the aortic root (0 turns it off; default 0.5)",
     )
     train.add_argument(
         "--measurement-weight",

@@ -6,7 +6,7 @@ import pytest
 
 from cmrclip.negation import affirmed
 from trainer.statements import (
-    about_lge,
+    about,
     core,
     findings_section,
     interpretation,
@@ -242,30 +242,46 @@ def test_an_affirmed_form_some_report_makes_is_no_hard_negative_of_that_report()
 
 
 @pytest.mark.parametrize(
-    ("statement", "lge"),
+    ("view", "statement", "shown"),
     [
-        ("Mid-wall LGE in the basal to mid septum, non-ischaemic pattern.", True),
-        ("No late gadolinium enhancement to suggest infarction or infiltration.", True),
-        ("Linear intramyocardial enhancement of the septum.", True),
-        ("Transmural scar in the LAD territory.", True),
-        ("Mid-wall septal fibrosis.", True),
-        ("Non-ischaemic pattern.", True),  # the interpretation form of an LGE statement
-        ("Previous inferior myocardial infarction.", True),
-        ("No myocardial scar.", True),  # what LGE rules out teaches the LGE view too
-        ("Moderately dilated LV with severely impaired systolic function.", False),
-        ("Normal RV size and function.", False),
-        ("Small pericardial effusion.", False),
+        ("lge", "Mid-wall LGE in the basal to mid septum, non-ischaemic pattern.", True),
+        ("lge", "No late gadolinium enhancement to suggest infarction or infiltration.", True),
+        ("lge", "Linear intramyocardial enhancement of the septum.", True),
+        ("lge", "Transmural scar in the LAD territory.", True),
+        ("lge", "Mid-wall septal fibrosis.", True),
+        ("lge", "Non-ischaemic pattern.", True),  # the interpretation form of an LGE statement
+        ("lge", "Previous inferior myocardial infarction.", True),
+        ("lge", "No myocardial scar.", True),  # what LGE rules out teaches the LGE view too
+        ("lge", "Moderately dilated LV with severely impaired systolic function.", False),
+        ("lge", "Normal RV size and function.", False),
+        ("lge", "Small pericardial effusion.", False),
+        ("lge", "Mildly dilated aortic root, 43 mm at the sinuses.", False),
+        ("lvot", "Mildly dilated aortic root, 43 mm at the sinuses.", True),
+        ("lvot", "The aortic root measures 33 mm at the sinuses, which is normal.", True),
+        ("lvot", "Ectatic ascending aorta.", True),
+        ("lvot", "Trileaflet aortic valve.", True),
+        ("lvot", "Normal LA size, AP diameter 34 mm.", False),
+        ("lvot", "No LGE.", False),
     ],
 )
-def test_lge_statements_are_those_that_say_what_late_enhancement_shows(
-    statement: str, lge: bool
+def test_a_views_statements_are_those_that_say_what_it_shows(
+    view: str, statement: str, shown: bool
 ) -> None:
-    assert about_lge(statement) is lge
+    assert about(view, statement) is shown
 
 
-def test_the_statement_table_marks_its_lge_statements() -> None:
-    table = statement_table([["Dilated LV.", "No LGE."], ["Subepicardial LGE, lateral wall."]])
-    unmarked = [text for text, lge in zip(table.texts, table.lge, strict=True) if not lge]
-    assert unmarked == ["Dilated LV.", "Dilated left ventricle."]
-    assert "LGE." in table.texts  # the affirmed form: a hard negative of the first study
-    assert len(table.lge) == len(table.texts) == table.made.shape[1]
+def test_the_statement_table_marks_what_each_view_shows() -> None:
+    table = statement_table(
+        [["Dilated LV.", "No LGE."], ["Subepicardial LGE, lateral wall.", "Dilated aortic root."]]
+    )
+
+    def shown(view: str) -> list[str]:
+        return [text for text, it in zip(table.texts, table.about[view], strict=True) if it]
+
+    assert set(table.texts) - set(shown("lge")) - set(shown("lvot")) == {
+        "Dilated LV.",
+        "Dilated left ventricle.",
+    }
+    assert "LGE." in shown("lge")  # the affirmed form: a hard negative of the first study
+    assert shown("lvot") == ["Dilated aortic root."]
+    assert {len(m) for m in table.about.values()} == {len(table.texts)} == {table.made.shape[1]}

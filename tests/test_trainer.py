@@ -296,24 +296,38 @@ def test_a_text_bank_recalls_the_texts_a_step_leaves_out_of_the_fine_tuned_layer
     assert sum(fresh) == 2 and [not s for s in stale] == fresh
 
 
-def test_the_lge_view_loss_takes_studies_with_lge_against_the_lge_statements() -> None:
-    # Statements: "Dilated LV." (not LGE), "Mid-wall LGE.", "No LGE."; three studies, the
-    # third without an LGE view.
-    text = torch.eye(3)
-    made = torch.tensor([[True, True, False], [True, False, True], [False, False, True]])
-    candidates = made.any(dim=0).expand(3, 3)  # what the batch makes, every study's
-    said = BatchStatements(text, made, candidates, torch.tensor([False, True, True]))
-    video = torch.nn.functional.normalize(torch.tensor([[0.3, 1.0, 0.1], [0.2, 0.4, 1.0]]), dim=1)
+def test_a_views_loss_takes_the_studies_with_it_against_the_statements_about_it() -> None:
+    # Statements: "Dilated LV." (neither view's), "Mid-wall LGE.", "No LGE." (LGE's),
+    # "Dilated aortic root." (LVOT's); three studies, the third without an LGE view.
+    text = torch.eye(4)
+    made = torch.tensor(
+        [[True, True, False, True], [True, False, True, False], [False, False, True, False]]
+    )
+    candidates = made.any(dim=0).expand(3, 4)  # what the batch makes, every study's
+    about = {
+        "lge": torch.tensor([False, True, True, False]),
+        "lvot": torch.tensor([False, False, False, True]),
+    }
+    said = BatchStatements(text, made, candidates, about)
+    video = torch.nn.functional.normalize(
+        torch.tensor([[0.3, 1.0, 0.1, 0.0], [0.2, 0.4, 1.0, 0.0]]), dim=1
+    )
     scale = torch.tensor(4.0)
     rows = torch.tensor([True, True, False])
-    got = said.loss(torch.cat([video, torch.tensor([[1.0, 0.0, 0.0]])]), scale, rows)
+    got = said.loss(torch.cat([video, torch.tensor([[1.0, 0.0, 0.0, 0.0]])]), scale, "lge", rows)
 
     # By hand: a 2 x 2 problem, each study's positive its own LGE statement.
-    logits = scale * video[:, 1:]
+    logits = scale * video[:, 1:3]
     by_row = -torch.log_softmax(logits, dim=1).diagonal().mean()
     by_column = -torch.log_softmax(logits, dim=0).diagonal().mean()
     assert got.item() == pytest.approx(((by_row + by_column) / 2).item(), rel=1e-6)
     # The study without an LGE view is left out; with every study counted, it is not.
-    other = said.loss(torch.cat([video, torch.tensor([[0.0, 0.0, 1.0]])]), scale, rows)
+    other = said.loss(torch.cat([video, torch.tensor([[0.0, 0.0, 1.0, 0.0]])]), scale, "lge", rows)
     assert other.item() == pytest.approx(got.item())
     assert said.loss(torch.cat([video, video[:1]]), scale).item() != pytest.approx(got.item())
+    # LVOT: one statement, made by the first study alone; the others, which make none,
+    # carry no signal as rows, so the loss is the column's softmax over the three studies.
+    every = torch.cat([video, torch.tensor([[0.0, 0.0, 0.6, 0.8]])])
+    lvot = said.loss(every, scale, "lvot", torch.tensor([True, True, True]))
+    column = -torch.log_softmax(scale * every[:, 3], dim=0)[0]
+    assert lvot.item() == pytest.approx((column / 2).item(), rel=1e-6)

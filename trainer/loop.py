@@ -69,10 +69,10 @@ class TrainConfig:
     # With fine-tuned text layers: texts per step that pass through them (`TextBank`).
     fresh_impressions: int = 8
     fresh_statements: int = 64
-    # Added to the loss: the LGE view's own vector against the batch's LGE statements
-    # (`trainer.statements.about_lge`), so that scar is learnt where the images show it
-    # and not from the cines of the hearts it occurs in (README).
-    lge_view_weight: float = 0.5
+    # Added to the loss: each view of `trainer.statements.VIEW_WORDS` (LGE, LVOT), its own
+    # vector against the batch's statements about what it shows, so that scar and the
+    # root are learnt where the images show them, not from the hearts they occur in (README).
+    view_statement_weight: float = 0.5
     # Added to the loss: the report's measurements regressed from the study vector.
     measurement_weight: float = 1.0
 
@@ -218,15 +218,18 @@ class BatchStatements:
     text: Tensor  # (T, D) normalised
     made: Tensor  # (B, T): the study's report makes it
     candidates: Tensor  # (B, T): enters the study's softmax (made by any, or denied by it)
-    lge: Tensor  # (T,): about late enhancement (`trainer.statements.about_lge`)
+    about: dict[str, Tensor]  # view -> (T,): says what it shows (`trainer.statements.about`)
 
-    def loss(self, video: Tensor, scale: Tensor, rows: Tensor | None = None) -> Tensor:
-        """``video`` (B, D) against the statements; with ``rows``, those studies alone
-        against the LGE statements."""
+    def loss(
+        self, video: Tensor, scale: Tensor, view: str | None = None, rows: Tensor | None = None
+    ) -> Tensor:
+        """``video`` (B, D) against the statements; with ``view``, the ``rows`` studies
+        (those that have it) against the statements about what it shows."""
         made, candidates, text = self.made, self.candidates, self.text
-        if rows is not None:
-            made, candidates = made[rows][:, self.lge], candidates[rows][:, self.lge]
-            video, text = video[rows], text[self.lge]
+        if view is not None:
+            about = self.about[view]
+            made, candidates = made[rows][:, about], candidates[rows][:, about]
+            video, text = video[rows], text[about]
         return multi_positive_loss(video, text.float(), scale, made, candidates)
 
 
@@ -253,7 +256,10 @@ def _batch_statements(
         text,
         made[:, ids].to(device),
         candidates[:, ids].to(device),
-        torch.from_numpy(statements.lge[ids.numpy()]).to(device),
+        {
+            view: torch.from_numpy(about[ids.numpy()]).to(device)
+            for view, about in statements.about.items()
+        },
     )
 
 
@@ -335,7 +341,7 @@ def train(
     total = steps_per_epoch * config.epochs
     ddp_video = model.video
     views = model.config.video.views
-    lge_view = views.index("lge") if "lge" in views else None
+    shown_views = [v for v in statements.about if v in views and config.view_statement_weight > 0]
     if world > 1:
         ddp_video = torch.nn.parallel.DistributedDataParallel(  # type: ignore[assignment]
             model.video, device_ids=[device.index] if device.type == "cuda" else None
@@ -380,11 +386,12 @@ def train(
                         seed,
                     )
                     loss = (1 - weight) * loss + weight * said.loss(all_video, model.scale())
-                    if lge_view is not None and config.lge_view_weight > 0:
-                        lge = torch.nn.functional.normalize(per_view[:, lge_view].float(), dim=-1)
-                        has = _gather(mask[:, lge_view].float()) > 0
-                        lge_loss = said.loss(_gather(lge), model.scale(), has)
-                        loss = loss + config.lge_view_weight * lge_loss
+                    for view in shown_views:
+                        at = views.index(view)
+                        own = torch.nn.functional.normalize(per_view[:, at].float(), dim=-1)
+                        has = _gather(mask[:, at].float()) > 0
+                        shown = said.loss(_gather(own), model.scale(), view, has)
+                        loss = loss + config.view_statement_weight * shown
                 if head is not None:
                     measured = _measurement_loss(head, all_video, targets, gathered)
                     loss = loss + config.measurement_weight * measured

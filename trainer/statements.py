@@ -96,12 +96,17 @@ _INTERPRETATION = re.compile(
     r")\s*\)?\s*\.?\s*$",
     re.IGNORECASE,
 )
-# What the LGE images show, in the words reports use for it: the statements that the LGE
-# view alone is trained to agree with (`trainer.loop`, ``lge_view_weight``).
-_LGE = re.compile(
-    r"\b(?:LGE|enhancement|enhancing|scar|fibrosis|infarct\w*|non-?isch(?:a)?emic)\b",
-    re.IGNORECASE,
-)
+# What one view shows, in the words reports use for it: the statements that the view's
+# own vector is trained to agree with (`trainer.loop`, ``view_statement_weight``), so
+# that scar is learnt on LGE and the root on the LVOT crop, not from the hearts they
+# come with. LGE: late enhancement, or none; LVOT: the aortic root and valve.
+VIEW_WORDS: dict[str, re.Pattern[str]] = {
+    "lge": re.compile(
+        r"\b(?:LGE|enhancement|enhancing|scar|fibrosis|infarct\w*|non-?isch(?:a)?emic)\b",
+        re.IGNORECASE,
+    ),
+    "lvot": re.compile(r"\baort(?:a|ic)\b", re.IGNORECASE),
+}
 _CLAUSE_END = re.compile(r"\s*[,:;(]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")  # "62%. No LGE", never "2.5 cm"
 _FINDINGS = re.compile(
@@ -119,9 +124,9 @@ def text_key(text: str) -> str:
     return " ".join(_PUNCT.sub(" ", _NUMBERS.sub(" ", text.lower())).split())
 
 
-def about_lge(statement: str) -> bool:
-    """Whether the statement says what late enhancement shows, or that it shows nothing."""
-    return _LGE.search(statement) is not None
+def about(view: str, statement: str) -> bool:
+    """Whether the statement says what the view shows (`VIEW_WORDS`), or that it is normal."""
+    return VIEW_WORDS[view].search(statement) is not None
 
 
 def statements(text: str) -> list[str]:
@@ -206,7 +211,7 @@ class Statements:
     texts: list[str]  # the forms reports make (first wording per key), then affirmed ones
     made: NDArray[np.bool_]  # (studies, texts): the report makes it
     denied: NDArray[np.bool_]  # (studies, texts): the report rules out this affirmed form
-    lge: NDArray[np.bool_]  # (texts,): says what late enhancement shows (`about_lge`)
+    about: dict[str, NDArray[np.bool_]]  # view -> (texts,): says what it shows (`about`)
 
 
 def statement_table(
@@ -233,5 +238,5 @@ def statement_table(
     for i, (row, negated) in enumerate(zip(made_rows, denied_rows, strict=True)):
         made[i, row] = True
         denied[i, negated] = True
-    lge = np.array([about_lge(t) for t in texts], dtype=bool)
-    return Statements(texts, made, denied & ~made, lge)
+    shown = {view: np.array([about(view, t) for t in texts], bool) for view in VIEW_WORDS}
+    return Statements(texts, made, denied & ~made, shown)
