@@ -68,7 +68,7 @@ class ModelConfig:
 CONFIGS: dict[str, ModelConfig] = {
     # Two MiniLM layers fine-tuned even on a CPU: +0.02 mean zero-shot AUC over a
     # frozen tower, on two splits (README). LGE at 64 px: with the LGE view's own loss
-    # (`trainer.loop.TrainConfig.view_statement_weight`) it finds non-ischaemic scar.
+    # (`trainer.loop.TrainConfig.view_statement_weights`) it finds non-ischaemic scar.
     "tiny": ModelConfig(
         video=VideoConfig(view_sizes=(("lge", 64),)), text=TextConfig(trainable_layers=2)
     ),

@@ -151,7 +151,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 # `train` options whose defaults live in TrainConfig alone: unset, they are not passed.
 TRAIN_OVERRIDES = (
     "statement_weight",
-    "view_statement_weight",
+    "view_statement_weights",
     "measurement_weight",
     "unlocated_statements",
     "interpretation_statements",
@@ -169,6 +169,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_catalog(settings)
     torch.set_num_threads(os.cpu_count() or 1)
     given = {name: value for name in TRAIN_OVERRIDES if (value := getattr(args, name)) is not None}
+    if "view_statement_weights" in given:  # the views it does not name keep their default
+        given["view_statement_weights"] = {
+            **TrainConfig().view_statement_weights,
+            **given["view_statement_weights"],
+        }
     config = TrainConfig(
         model=args.config,
         text_layers=args.text_layers,
@@ -418,6 +423,23 @@ def _non_negative(text: str) -> float:
     return _number_up_to(text, math.inf, "a number of 0 or more")
 
 
+def _view_weights(text: str) -> dict[str, float]:
+    """ "W" weighs every view with its own loss alike; "lge=0.5,lvot=0.25" the views named."""
+    from trainer.statements import VIEW_WORDS
+
+    if "=" not in text:
+        return dict.fromkeys(VIEW_WORDS, _non_negative(text))
+    weights = {}
+    for part in text.split(","):
+        view, _, weight = (s.strip() for s in part.partition("="))
+        if view not in VIEW_WORDS:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not W or VIEW=W,... with VIEW one of {', '.join(VIEW_WORDS)}"
+            )
+        weights[view] = _non_negative(weight)
+    return weights
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmrsearch", description="Semantic search for cardiac MRI archives."
@@ -511,10 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--view-statement-weight",
-        type=_non_negative,
-        metavar="W",
+        dest="view_statement_weights",
+        type=_view_weights,
+        metavar="W|VIEW=W,...",
         help="weight of aligning the LGE and LVOT views alone with the report's statements "
-        "about scar and the aortic root (0 turns it off; default 0.5)",
+        "about scar and the aortic root: one for both, or per view as lge=0.5,lvot=0.5 "
+        "(0 turns it off; default lge=0.5,lvot=0.5)",
     )
     train.add_argument(
         "--measurement-weight",

@@ -151,6 +151,8 @@ def test_unknown_subcommands_are_refused(capsys: pytest.CaptureFixture[str]) -> 
         ("--measurement-weight", "-1", "not a number of 0 or more"),
         ("--measurement-weight", "nan", "not a number of 0 or more"),
         ("--view-dropout", "1.5", "not a number from 0 to 1"),
+        ("--view-statement-weight", "-1", "not a number of 0 or more"),
+        ("--view-statement-weight", "aorta=1", "not W or VIEW=W,... with VIEW one of lge, lvot"),
     ],
 )
 def test_training_options_out_of_range_are_refused(
@@ -175,9 +177,12 @@ def test_train_help_states_the_defaults_train_config_holds() -> None:
     helps = {a.dest: a.help or "" for a in commands.choices["train"]._actions}
     for name in TRAIN_OVERRIDES:
         value = getattr(TrainConfig(), name)
-        stated = re.search(r"default:? (on|off|[0-9.]+)", helps[name])
+        stated = re.search(r"default:? (on|off|[\w.=,]+)", helps[name])
         assert stated, (name, helps[name])
         if isinstance(value, bool):
             assert stated.group(1) == ("on" if value else "off"), name
+        elif isinstance(value, dict):
+            given = (part.split("=") for part in stated.group(1).split(","))
+            assert {k: float(v) for k, v in given} == value, name
         else:
             assert float(stated.group(1)) == value, name

@@ -20,6 +20,7 @@ from cmrclip.checkpoint import load_checkpoint, read_config, version_id
 from cmrclip.config import ModelConfig
 from cmrclip.model import CMRCLIP
 from cmrsearch.cli import main
+from cmrsearch.errors import ConfigError
 from cmrsearch.vocabulary import FINDINGS
 from phantom.archive import generate
 from trainer.data import impression_groups, read_train_studies
@@ -92,6 +93,11 @@ def test_train_resume_register_and_evaluate(
     assert main([*argv[:-2], "--view-dropout", "0.5", "--batch-size", "6"]) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"other options (view_dropout {TrainConfig().view_dropout} -> 0.5)" in error
+    # One view's weight given: the other keeps its default, and the change is named.
+    assert main([*argv[:-2], "--view-statement-weight", "lvot=0.25", "--batch-size", "6"]) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    weights = TrainConfig().view_statement_weights
+    assert f"(view_statement_weights {weights} -> {weights | {'lvot': 0.25}})" in error
     assert version_id(last) == kept
     epochs = [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
@@ -331,3 +337,8 @@ def test_a_views_loss_takes_the_studies_with_it_against_the_statements_about_it(
     lvot = said.loss(every, scale, "lvot", torch.tensor([True, True, True]))
     column = -torch.log_softmax(scale * every[:, 3], dim=0)[0]
     assert lvot.item() == pytest.approx((column / 2).item(), rel=1e-6)
+
+
+def test_a_view_weight_for_a_view_without_its_own_loss_is_refused() -> None:
+    with pytest.raises(ConfigError, match="views with their own loss are lge, lvot"):
+        TrainConfig(view_statement_weights={"sax_mid": 0.5})

@@ -31,11 +31,11 @@ from cmrclip.config import CONFIGS, ModelConfig
 from cmrclip.loss import ClipLoss, multi_positive_loss
 from cmrclip.metrics import retrieval_metrics
 from cmrclip.model import CMRCLIP, collate
-from cmrsearch.errors import CmrSearchError
+from cmrsearch.errors import CmrSearchError, ConfigError
 from trainer.augment import augment_batch
 from trainer.data import Pair, impression_groups, split_by_patient, write_train_studies
 from trainer.measurements import Targets
-from trainer.statements import Statements, report_statements, statement_table
+from trainer.statements import VIEW_WORDS, Statements, report_statements, statement_table
 
 STATE_FILE = "train_state.pt"
 # What a run may change when it continues another: how long it trains, and where.
@@ -69,12 +69,22 @@ class TrainConfig:
     # With fine-tuned text layers: texts per step that pass through them (`TextBank`).
     fresh_impressions: int = 8
     fresh_statements: int = 64
-    # Added to the loss: each view of `trainer.statements.VIEW_WORDS` (LGE, LVOT), its own
+    # Added to the loss, per view of `trainer.statements.VIEW_WORDS`: the view's own
     # vector against the batch's statements about what it shows, so that scar and the
     # root are learnt where the images show them, not from the hearts they occur in (README).
-    view_statement_weight: float = 0.5
+    view_statement_weights: dict[str, float] = field(
+        default_factory=lambda: {"lge": 0.5, "lvot": 0.5}
+    )
     # Added to the loss: the report's measurements regressed from the study vector.
     measurement_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.view_statement_weights) - set(VIEW_WORDS)
+        if unknown:
+            raise ConfigError(
+                f"view_statement_weights names {', '.join(sorted(unknown))}: views with "
+                f"their own loss are {', '.join(VIEW_WORDS)}"
+            )
 
 
 class ResumeError(CmrSearchError):
@@ -341,7 +351,8 @@ def train(
     total = steps_per_epoch * config.epochs
     ddp_video = model.video
     views = model.config.video.views
-    shown_views = [v for v in statements.about if v in views and config.view_statement_weight > 0]
+    view_weights = config.view_statement_weights
+    shown_views = [v for v in statements.about if v in views and view_weights.get(v, 0) > 0]
     if world > 1:
         ddp_video = torch.nn.parallel.DistributedDataParallel(  # type: ignore[assignment]
             model.video, device_ids=[device.index] if device.type == "cuda" else None
@@ -391,7 +402,7 @@ def train(
                         own = torch.nn.functional.normalize(per_view[:, at].float(), dim=-1)
                         has = _gather(mask[:, at].float()) > 0
                         shown = said.loss(_gather(own), model.scale(), view, has)
-                        loss = loss + config.view_statement_weight * shown
+                        loss = loss + view_weights[view] * shown
                 if head is not None:
                     measured = _measurement_loss(head, all_video, targets, gathered)
                     loss = loss + config.measurement_weight * measured

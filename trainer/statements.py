@@ -97,7 +97,7 @@ _INTERPRETATION = re.compile(
     re.IGNORECASE,
 )
 # What one view shows, in the words reports use for it: the statements that the view's
-# own vector is trained to agree with (`trainer.loop`, ``view_statement_weight``), so
+# own vector is trained to agree with (`trainer.loop`, ``view_statement_weights``), so
 # that scar is learnt on LGE and the root on the LVOT crop, not from the hearts they
 # come with. LGE: late enhancement, or none; LVOT: the aortic root and valve.
 VIEW_WORDS: dict[str, re.Pattern[str]] = {
