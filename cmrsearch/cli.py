@@ -537,8 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_view_weights,
         metavar="W|VIEW=W,...",
         help="weight of aligning the LGE and LVOT views alone with the report's statements "
-        "about scar and the aortic root: one for both, or per view as lge=0.5,lvot=0.5 "
-        "(0 turns it off; default lge=0.5,lvot=0.5)",
+        "about scar and the aortic root: one for both, or per view as lge=0.5,lvot=0.25 "
+        "(0 turns it off; default lge=0.5,lvot=0.25)",
     )
     train.add_argument(
         "--measurement-weight",

@@ -94,10 +94,10 @@ def test_train_resume_register_and_evaluate(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"other options (view_dropout {TrainConfig().view_dropout} -> 0.5)" in error
     # One view's weight given: the other keeps its default, and the change is named.
-    assert main([*argv[:-2], "--view-statement-weight", "lvot=0.25", "--batch-size", "6"]) == 1
+    assert main([*argv[:-2], "--view-statement-weight", "lvot=1", "--batch-size", "6"]) == 1
     error = capsys.readouterr().err.strip().splitlines()[-1]
     weights = TrainConfig().view_statement_weights
-    assert f"(view_statement_weights {weights} -> {weights | {'lvot': 0.25}})" in error
+    assert f"(view_statement_weights {weights} -> {weights | {'lvot': 1.0}})" in error
     assert version_id(last) == kept
     epochs = [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
