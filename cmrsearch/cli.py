@@ -424,7 +424,8 @@ def _non_negative(text: str) -> float:
 
 
 def _view_weights(text: str) -> dict[str, float]:
-    """ "W" weighs every view with its own loss alike; "lge=0.5,lvot=0.25" the views named."""
+    """One weight for every view with its own loss ("0.5"), or one per view named
+    ("lge=0.5,lvot=0.25")."""
     from trainer.statements import VIEW_WORDS
 
     if "=" not in text:
